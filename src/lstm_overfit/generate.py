@@ -1,0 +1,31 @@
+"""Stage `generate@<name>`: the article's data, regenerated from `datasets.<name>`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lstm_overfit.cli import run_stage
+from lstm_overfit.data import make_dataset, save_dataset
+from lstm_overfit.errors import StageError
+from lstm_overfit.outputs import atomic_dir
+from lstm_overfit.params import load_params
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("name")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    if args.name not in params.datasets:
+        raise StageError(f"params.yaml: datasets.{args.name} is missing")
+    dataset = make_dataset(params.datasets[args.name])
+    with atomic_dir(args.out) as tmp:
+        save_dataset(dataset, tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))
