@@ -228,17 +228,25 @@ def judge_sweep(sweep: dict, t: ClaimParams) -> dict:
     return out
 
 
+def verdict_table(claims: dict) -> dict[str, dict[str, str]]:
+    """Only the verdicts: the compact metric `dvc exp show` puts first."""
+    return {claim: {budget: v["verdict"] for budget, v in budgets.items()}
+            for claim, budgets in claims.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--results", type=Path, required=True, help="folder of results/<name>.json")
     ap.add_argument("--sweep", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--verdicts", type=Path, required=True)
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = ap.parse_args(argv)
     t = load_params(args.params).claims
     results = {name: read_json(args.results / f"{name}.json") for name in RESULT_DATASETS}
     claims = judge_all(results, read_json(args.sweep), t)
     write_json(args.out, claims, sort_keys=False)
+    write_json(args.verdicts, verdict_table(claims), sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask_mode(base: int) -> int:
+    """mkstemp/mkdtemp create private (0600/0700) entries; outputs get the usual mode."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
+    os.chmod(tmp, _umask_mode(0o666))
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -30,6 +38,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty temporary folder that replaces `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    tmp.chmod(_umask_mode(0o777))
     try:
         yield tmp
         if path.exists():
