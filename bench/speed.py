@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,18 +42,16 @@ def startup_costs() -> tuple[float, float]:
 
 
 def stage_order(root: Path) -> list[str]:
-    """Stage names in an order that respects dependencies (`dvc dag` lists it)."""
-    out = subprocess.run(["dvc", "dag", "--md"], cwd=root, capture_output=True, text=True,
+    """Stage names in an order that respects dependencies, from `dvc dag --dot`."""
+    dot = subprocess.run(["dvc", "dag", "--dot"], cwd=root, capture_output=True, text=True,
                          check=True).stdout
-    names = [line.split("-->")[0].strip().strip('"') for line in out.splitlines() if "-->" in line]
-    targets = [line.split("-->")[1].strip().strip('"') for line in out.splitlines() if "-->" in line]
-    stages = list(dict.fromkeys(names + targets))
+    nodes = re.findall(r'^"([^"]+)";$', dot, flags=re.M)
+    edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)";$', dot, flags=re.M))
     ordered: list[str] = []
-    edges = {(a, b) for a, b in zip(names, targets, strict=True)}
-    while stages:
-        ready = [s for s in stages if not any((a, s) in edges for a in stages)]
+    while nodes:
+        ready = [n for n in nodes if not any((m, n) in edges for m in nodes)]
         ordered += ready
-        stages = [s for s in stages if s not in ready]
+        nodes = [n for n in nodes if n not in ready]
     return ordered
 
 
@@ -71,10 +70,9 @@ def bench_pipeline(tiny: bool, imports: float) -> None:
             raw = yaml.safe_load((ROOT / "params.yaml").read_text())
             (tmp / "params.yaml").write_text(yaml.safe_dump(tiny_params(raw), sort_keys=False))
         subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        env.pop("MLFLOW_TRACKING_URI", None)
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         print(f"\n== pipeline ({'tiny' if tiny else 'default'} params), stage by stage")
-        print(f"{'stage':<22}{'wall s':>9}{'start+imports':>15}{'rest (tracing, training, I/O)':>32}")
+        print(f"{'stage':<22}{'wall s':>9}{'<=start+imports':>17}{'rest (tracing, training, I/O)':>32}")
         total = 0.0
         for stage in stage_order(tmp):
             wall = run_timed(["dvc", "repro", "-s", "-f", stage], tmp, env)
@@ -137,8 +135,8 @@ def bench_breakdown_and_compare(epochs: int, models: int, bare: float, imports: 
     steady = (timer.t[-1] - timer.t[1]) / max(1, epochs - 1)
     print(f"\n== one training stage's work: {models} runs of LSTM({units}) on {n}x{steps}x{features}, "
           f"{epochs} epochs")
-    print(f"process start           {bare:7.1f} s")
-    print(f"imports (tf, keras, mlflow) {imports - bare:5.1f} s")
+    print(f"process start           {bare:7.2f} s")
+    print(f"imports (tf, keras, mlflow) {imports - bare:5.2f} s")
     print(f"build + first epoch     {first:7.1f} s   (graph tracing of {models} branches)")
     print(f"remaining epochs        {ours - first:7.1f} s   ({steady:.3f} s/epoch for all runs, "
           f"{steady / models:.3f} s per model-epoch; includes measuring at log-spaced epochs)")
@@ -164,6 +162,8 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="with --pipeline: tiny params")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # dvc and the stages' `python` come from the environment this script runs in
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     bare, imports = startup_costs()
     bench_breakdown_and_compare(args.epochs, args.models, bare, imports)
     if args.pipeline:
