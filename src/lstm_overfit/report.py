@@ -171,7 +171,7 @@ def memorization_figure(results: dict, sweep: dict, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     series = [(name, results[name]) for name in RANDOM_DATASETS]
-    series += [(f"sweep n={n}", e["record"]) for n, e in sweep["sizes"].items()]
+    series += [(f"sweep n={n}", sweep["sizes"][n]["record"]) for n in sorted(sweep["sizes"], key=int)]
     for i, (label, rec) in enumerate(series):
         runs = [r for r in rec["runs"] if r["variant"] == "baseline"]
         epochs = runs[0]["eval"]["epoch"]
@@ -179,6 +179,7 @@ def memorization_figure(results: dict, sweep: dict, path: Path) -> None:
                 for j in range(len(epochs))]
         ax.plot([e * rec["steps_per_epoch"] for e in epochs], frac, color=f"C{i % 10}",
                 ls="-" if i < len(RANDOM_DATASETS) else "--", label=label)
+    ax.set_ylim(0, 2)  # an untrained start sits far above 1 and would flatten the rest
     ax.set(xscale="log", xlabel="optimizer steps", ylabel="train_frac (seed mean)",
            title="Random targets, baseline: memorization against optimizer steps")
     ax.legend(fontsize=7)
@@ -205,6 +206,8 @@ def sweep_figure(sweep: dict, t: ClaimParams, path: Path) -> None:
         title = (f"{sweep['steps']} optimizer steps" if budget == "equal_steps"
                  else f"{sweep['epochs']} epochs")
         ax.set(xscale="log", xlabel="training-set size n", title=title)
+        ax.set_xticks([int(n) for n in sizes], labels=sizes)
+        ax.minorticks_off()
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
