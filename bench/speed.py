@@ -57,18 +57,12 @@ def stage_order(root: Path) -> list[str]:
 
 def bench_pipeline(tiny: bool, imports: float) -> None:
     """A forced repro of a copy of the project, one stage at a time, timing each."""
-    from conftest import tiny_params
+    from conftest import copy_project, tiny_params
 
     tmp = Path(tempfile.mkdtemp(prefix="lstm-overfit-bench-"))
     try:
-        for rel in ("src", "data/snapshot", ".dvc/config", ".dvcignore", "dvc.yaml",
-                    "params.yaml"):
-            src, dst = ROOT / rel, tmp / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
-        if tiny:
-            raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-            (tmp / "params.yaml").write_text(yaml.safe_dump(tiny_params(raw), sort_keys=False))
+        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+        copy_project(tmp, tiny_params(raw) if tiny else raw)
         subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         print(f"\n== pipeline ({'tiny' if tiny else 'default'} params), stage by stage")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a copy of the project needs to run the pipeline (params.yaml is written separately).
+PROJECT_FILES = ("src", "data/snapshot", ".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml",
+                 "pyproject.toml")
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +40,12 @@ def tiny_params(raw: dict) -> dict:
     raw["claims"]["article_epoch"] = 2
     raw["sweep"].update(sizes=[8, 16], steps=4, epochs=3, n_val=16, units=4)
     return raw
+
+
+def copy_project(dst: Path, params: dict) -> None:
+    """Copy the pipeline's files into `dst`, with `params` as its params.yaml."""
+    for rel in PROJECT_FILES:
+        src, target = ROOT / rel, dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -6,21 +6,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
-from conftest import ROOT, tiny_params
+from conftest import copy_project, tiny_params
 
 pytestmark = pytest.mark.e2e
-COPY = ["src", "data/snapshot", ".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml",
-        "pyproject.toml"]
 
 
 def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -40,11 +36,7 @@ def stages_run(output: str) -> set[str]:
 def project(tmp_path_factory, repo_params) -> Path:
     """A git repo holding a copy of the project with tiny params, after one `dvc repro`."""
     root = tmp_path_factory.mktemp("project")
-    for rel in COPY:
-        src, dst = ROOT / rel, root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(repo_params), sort_keys=False))
+    copy_project(root, tiny_params(repo_params))
     sh("git", "init", "-q", cwd=root)
     sh("git", "config", "user.email", "e2e@example.invalid", cwd=root)
     sh("git", "config", "user.name", "e2e", cwd=root)
