@@ -1,336 +1,280 @@
-"""`params.yaml`, parsed once into frozen dataclasses.
+"""`params.yaml`, parsed once into frozen, typed models (pydantic).
 
-Every value is checked here, before any stage does work, so that a bad value stops the
-pipeline with one line naming the key, the value and what is allowed.
+Every value is checked before a stage does any work; a bad one stops the stage with one line
+naming the key, the value and what is allowed: `params.yaml: train.ex2.epochs = 0: Input
+should be greater than or equal to 1`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from lstm_overfit.errors import StageError
 
-VARIANTS = ("baseline", "dropout", "l2")
-STOCK_SOURCES = ("snapshot", "yfinance")
-STOCK_FALLBACKS = ("none", "snapshot")
-PRICE_COLUMNS = ("adj_close", "close")
+Count = Annotated[StrictInt, Field(ge=1)]
+Seed = Annotated[StrictInt, Field(ge=0)]
+Number = Annotated[float, Field(strict=True)]
+Positive = Annotated[float, Field(strict=True, gt=0)]
+NonNegative = Annotated[float, Field(strict=True, ge=0)]
+Fraction = Annotated[float, Field(strict=True, gt=0, lt=1)]
+Rate = Annotated[float, Field(strict=True, ge=0, lt=1)]
 # Tickers become file names: this keeps every path inside the data folder.
-TICKER_PATTERN = re.compile(r"^[A-Za-z0-9.^=-]+$")
+TICKER_PATTERN = r"^[A-Za-z0-9.^=-]+$"
+Ticker = Annotated[str, Field(strict=True, pattern=TICKER_PATTERN)]
+REGULARIZED = ("dropout", "l2")
 
 
 class ParamError(StageError):
     """A value in params.yaml that the pipeline cannot use."""
 
     def __init__(self, key: str, value: object, allowed: str) -> None:
-        super().__init__(f"params.yaml: {key} = {value!r}: {allowed}")
+        text = f"{key} is missing" if value is _MISSING else f"{key} = {value!r}: {allowed}"
+        super().__init__(f"params.yaml: {text}")
         self.key = key
 
 
-@dataclass(frozen=True)
-class BaseParams:
-    seeds: tuple[int, ...]
-    batch_size: int
-    variants: tuple[str, ...]
+_MISSING = object()
 
 
-@dataclass(frozen=True)
-class ModelParams:
-    dropout_rate: float
-    l2: float
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-@dataclass(frozen=True)
-class RandomData:
+def _unique(values: tuple, key: str) -> tuple:
+    if len(set(values)) != len(values):
+        raise ParamError(key, list(values), "must not repeat a value")
+    return values
+
+
+class Base(Section):
+    seeds: Annotated[tuple[Seed, ...], Field(min_length=1)]
+    batch_size: Count
+    article_epochs: Count  # the article's budget: measured in every run, no run stops before
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Base:
+        _unique(self.seeds, "base.seeds")
+        return self
+
+
+class Model(Section):
+    dropout_rate: Rate
+    l2: NonNegative
+
+
+class Variants(Section):
+    """The datasets that train each regularized variant besides the baseline."""
+
+    dropout: tuple[str, ...]
+    l2: tuple[str, ...]
+
+
+class RandomData(Section):
     """Uniform random inputs and targets, as in the article's three examples."""
 
-    n_train: int
-    n_val: int
-    seq_len: int
-    features: int
-    seed: int
-    val_seed: int
+    kind: Literal["random"] = "random"
+    n_train: Count
+    n_val: Count
+    seq_len: Count
+    features: Count
+    seed: Seed
+    val_seed: Seed
 
 
-@dataclass(frozen=True)
-class SineData:
+class SineData(Section):
     """Windows of a noisy sinusoid, each predicting the next value."""
 
-    n_train: int
-    n_val: int
-    window: int
-    period: float
-    noise: float
-    seed: int
-    val_seed: int
+    kind: Literal["sine"] = "sine"
+    n_train: Count
+    n_val: Count
+    window: Count
+    period: Positive
+    noise: Positive
+    seed: Seed
+    val_seed: Seed
 
 
-DataParams = RandomData | SineData
+DataParams = Annotated[RandomData | SineData, Field(discriminator="kind")]
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    units: int
-    epochs: int
-    checkpoints: tuple[int, ...]
+class Train(Section):
+    """One dataset's model and budget: training stops at `epochs`, or earlier once every
+    measured number says the run has memorized (see `memorization`)."""
+
+    units: Count
+    epochs: Count
+    embed_dim: Count | None = None  # text classifier only
 
 
-@dataclass(frozen=True)
-class StocksParams:
-    source: str
-    tickers: tuple[str, ...]
+class Memorization(Section):
+    stop_frac: Fraction  # memorized: training MSE <= this x the noise floor; training stops
+    half_frac: Fraction  # also report the first epoch at or below this
+    plateau: Fraction  # not memorized, and the last half of training beat the first half by less
+    every_until: Count  # measure every epoch up to this one ...
+    growth: Annotated[float, Field(strict=True, gt=1)]  # ... then whenever epochs grew this much
+
+    @model_validator(mode="after")
+    def _order(self) -> Memorization:
+        if self.half_frac <= self.stop_frac:
+            raise ParamError("memorization.half_frac", self.half_frac,
+                             f"must be above memorization.stop_frac ({self.stop_frac})")
+        return self
+
+
+class Stocks(Section):
+    source: Literal["snapshot", "yfinance"]
+    tickers: Annotated[tuple[Ticker, ...], Field(min_length=1)]
     start: dt.date
-    end: dt.date
-    price: str
-    fallback: str
-    lookback: int
-    horizon: int
-    train_fraction: float
+    end: dt.date  # inclusive
+    price: Literal["adj_close", "close"]
+    fallback: Literal["none", "snapshot"]
+    lookback: Count
+    horizon: Count
+    train_fraction: Fraction
+
+    @model_validator(mode="after")
+    def _range(self) -> Stocks:
+        _unique(self.tickers, "stocks.tickers")
+        if self.start >= self.end:
+            raise ParamError("stocks.start", self.start.isoformat(),
+                             f"must be before stocks.end ({self.end})")
+        return self
 
 
-@dataclass(frozen=True)
-class SweepParams:
-    """The sample-size sweep (claim C7): ex1-shaped random data at several sizes."""
-
-    sizes: tuple[int, ...]
-    steps: int
-    epochs: int
-    n_val: int
-    seq_len: int
-    features: int
-    units: int
-    seed: int
-    val_seed: int
+class Sentiment(Section):
+    vocab_size: Annotated[StrictInt, Field(ge=3, le=100_000)]
+    seq_len: Annotated[StrictInt, Field(ge=1, le=1000)]
+    val_fraction: Fraction
+    seed: Seed
 
 
-@dataclass(frozen=True)
-class MlflowParams:
-    experiment: str
+class Sweep(Section):
+    """Claim C7: ex1-shaped random data at several sizes, baseline, each trained until it
+    memorizes or reaches `max_steps` optimizer steps."""
+
+    sizes: Annotated[tuple[Count, ...], Field(min_length=2)]
+    max_steps: Count
+    n_val: Count
+    seq_len: Count
+    features: Count
+    units: Count
+    seed: Seed
+    val_seed: Seed
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Sweep:
+        _unique(self.sizes, "sweep.sizes")
+        if list(self.sizes) != sorted(self.sizes):
+            raise ParamError("sweep.sizes", list(self.sizes), "must be in increasing order")
+        return self
 
 
-@dataclass(frozen=True)
-class ClaimParams:
-    article_epoch: int
-    overfit_train_frac: float
-    overfit_val_ratio: float
-    c1_min_train_frac: float
-    c1_max_train_frac: float
-    c4_train_floor: float
-    c4_val_ceiling: float
-    c4_refute_train: float
-    c4_val_rise: float
-    c6_tail: float
-    c6_plateau: float
-    c6_refute_val_ratio: float
+class Curves(Section):
+    """Claims C2 and C5: regularizer strength against memorizing noise and learning a pattern."""
+
+    datasets: Annotated[tuple[str, str], Field()]  # random targets, then a noisy pattern
+    dropout: Annotated[tuple[Rate, ...], Field(min_length=1)]  # rates
+    l2: Annotated[tuple[NonNegative, ...], Field(min_length=1)]  # factors
+
+    @model_validator(mode="after")
+    def _grids(self) -> Curves:
+        _unique(self.dropout, "curves.dropout")
+        _unique(self.l2, "curves.l2")
+        return self
 
 
-@dataclass(frozen=True)
-class Params:
-    base: BaseParams
-    model: ModelParams
+class Mlflow(Section):
+    experiment: Annotated[str, Field(strict=True, min_length=1, pattern=r"\S")]
+
+
+class Claims(Section):
+    overfit_train_frac: Fraction  # overfits: train_frac <= this ...
+    overfit_val_ratio: Positive  # ... and val_ratio >= this
+    c1_min_train_frac: Fraction  # C1 "learned the mean": train_frac between this ...
+    c1_max_train_frac: Positive  # ... and this
+    c4_train_floor: Positive  # C4 pattern, not noise: train MSE >= this x noise variance ...
+    c4_val_ceiling: Positive  # ... and validation MSE <= this x noise variance
+    c4_refute_train: Positive  # C4 fits the noise: train MSE < this x noise variance ...
+    val_rise: Positive  # validation got worse: its end is this much above its best
+    c6_refute_val_ratio: Positive  # C6 overfits: memorized and val_ratio above this
+    c8_stable_rise: Positive  # C8 stable: validation loss ends at most this above its best
+    fragile: Fraction  # a verdict within this relative distance of a threshold is fragile
+
+
+class Params(Section):
+    base: Base
+    model: Model
+    variants: Variants
     datasets: dict[str, DataParams]
-    train: dict[str, TrainParams]
-    stocks: StocksParams
-    sweep: SweepParams
-    mlflow: MlflowParams
-    claims: ClaimParams
+    train: dict[str, Train]
+    memorization: Memorization
+    stocks: Stocks
+    sentiment: Sentiment
+    sweep: Sweep
+    curves: Curves
+    mlflow: Mlflow
+    claims: Claims
+
+    @model_validator(mode="after")
+    def _references(self) -> Params:
+        known = set(self.datasets) | {"stocks", "sentiment"}
+        for name in self.train:
+            if name not in known:
+                raise ParamError(f"train.{name}", name,
+                                 f"must name a dataset ({', '.join(sorted(known))})")
+        for variant in REGULARIZED:
+            for name in getattr(self.variants, variant):
+                if name not in self.train:
+                    raise ParamError(f"variants.{variant}", name,
+                                     f"must name a dataset of train ({', '.join(self.train)})")
+        for name in self.curves.datasets:
+            if name not in self.train or name not in self.datasets:
+                raise ParamError("curves.datasets", name, "must name a generated dataset of train")
+        if "sentiment" in self.train and self.train["sentiment"].embed_dim is None:
+            raise ParamError("train.sentiment.embed_dim", _MISSING, "")
+        if self.model.dropout_rate not in self.curves.dropout:
+            raise ParamError("model.dropout_rate", self.model.dropout_rate,
+                             f"must be one of curves.dropout {list(self.curves.dropout)}")
+        if self.model.l2 not in self.curves.l2:
+            raise ParamError("model.l2", self.model.l2,
+                             f"must be one of curves.l2 {list(self.curves.l2)}")
+        random_set, pattern_set = (self.datasets[d] for d in self.curves.datasets)
+        if not isinstance(random_set, RandomData) or not isinstance(pattern_set, SineData):
+            raise ParamError("curves.datasets", list(self.curves.datasets),
+                             "must name a random dataset, then a sine dataset")
+        return self
 
 
-class _Section:
-    """Reads typed values out of one mapping, naming the full key in every error."""
-
-    def __init__(self, raw: object, key: str) -> None:
-        if not isinstance(raw, dict):
-            raise ParamError(key, raw, "must be a mapping")
-        self.raw = raw
-        self.key = key
-
-    def _path(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def get(self, name: str) -> Any:
-        if name not in self.raw:
-            raise ParamError(self._path(name), None, "is missing")
-        return self.raw[name]
-
-    def section(self, name: str) -> _Section:
-        return _Section(self.get(name), self._path(name))
-
-    def done(self, names: set[str]) -> None:
-        """Reject keys nobody reads: a typo must not silently fall back to a default."""
-        for extra in sorted(set(self.raw) - names):
-            raise ParamError(self._path(extra), self.raw[extra], "is not a known key")
-
-    def int(self, name: str, minimum: int = 1) -> int:
-        value = self.get(name)
-        return _check_int(value, self._path(name), minimum)
-
-    def float(self, name: str, low: float, high: float, high_open: bool = False) -> float:
-        value = self.get(name)
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        ok = ok and low <= value and (value < high if high_open else value <= high)
-        if not ok:
-            bracket = ")" if high_open else "]"
-            raise ParamError(self._path(name), value, f"must be a number in [{low}, {high}{bracket}")
-        return float(value)
-
-    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
-        value = self.get(name)
-        if value not in allowed:
-            raise ParamError(self._path(name), value, f"must be one of {', '.join(allowed)}")
-        return str(value)
-
-    def int_list(self, name: str, minimum: int = 1) -> tuple[int, ...]:
-        value = self.get(name)
-        if not isinstance(value, list) or not value:
-            raise ParamError(self._path(name), value, "must be a non-empty list of integers")
-        items = tuple(_check_int(v, self._path(name), minimum) for v in value)
-        if len(set(items)) != len(items):
-            raise ParamError(self._path(name), value, "must not repeat a value")
-        return items
-
-    def date(self, name: str) -> dt.date:
-        value = self.get(name)
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            raise ParamError(self._path(name), value, "must be a date YYYY-MM-DD") from None
-
-    def text(self, name: str) -> str:
-        value = self.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ParamError(self._path(name), value, "must be a non-empty string")
-        return value
-
-
-def _check_int(value: object, key: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParamError(key, value, f"must be an integer >= {minimum}")
-    return value
-
-
-def _base(s: _Section) -> BaseParams:
-    variants = s.get("variants")
-    if not isinstance(variants, list) or not variants:
-        raise ParamError("base.variants", variants, f"must be a non-empty list of {', '.join(VARIANTS)}")
-    for v in variants:
-        if v not in VARIANTS:
-            raise ParamError("base.variants", v, f"must be one of {', '.join(VARIANTS)}")
-    s.done({"seeds", "batch_size", "variants"})
-    return BaseParams(seeds=s.int_list("seeds", minimum=0), batch_size=s.int("batch_size"),
-                      variants=tuple(dict.fromkeys(variants)))
-
-
-def _dataset(s: _Section) -> DataParams:
-    kind = s.choice("kind", ("random", "sine"))
-    common = dict(n_train=s.int("n_train"), n_val=s.int("n_val"), seed=s.int("seed", 0),
-                  val_seed=s.int("val_seed", 0))
-    if common["seed"] == common["val_seed"]:
-        raise ParamError(s._path("val_seed"), common["val_seed"], "must differ from seed")
-    if kind == "random":
-        s.done({"kind", "n_train", "n_val", "seq_len", "features", "seed", "val_seed"})
-        return RandomData(seq_len=s.int("seq_len"), features=s.int("features"), **common)
-    s.done({"kind", "n_train", "n_val", "window", "period", "noise", "seed", "val_seed"})
-    return SineData(window=s.int("window"), period=s.float("period", 1e-9, float("inf")),
-                    noise=s.float("noise", 0.0, float("inf")), **common)
-
-
-def _train(s: _Section) -> TrainParams:
-    s.done({"units", "epochs", "checkpoints"})
-    epochs = s.int("epochs")
-    checkpoints = s.int_list("checkpoints")
-    for c in checkpoints:
-        if c > epochs:
-            raise ParamError(s._path("checkpoints"), c, f"must be <= {s._path('epochs')} ({epochs})")
-    return TrainParams(units=s.int("units"), epochs=epochs,
-                       checkpoints=tuple(sorted(set(checkpoints) | {epochs})))
-
-
-def _stocks(s: _Section) -> StocksParams:
-    s.done({"source", "tickers", "start", "end", "price", "fallback", "lookback", "horizon",
-            "train_fraction"})
-    tickers = s.get("tickers")
-    if not isinstance(tickers, list) or not tickers:
-        raise ParamError("stocks.tickers", tickers, "must be a non-empty list of tickers")
-    for t in tickers:
-        if not isinstance(t, str) or not TICKER_PATTERN.match(t):
-            raise ParamError("stocks.tickers", t, "must use only the characters A-Z a-z 0-9 . ^ = -")
-    start, end = s.date("start"), s.date("end")
-    if start >= end:
-        raise ParamError("stocks.start", start.isoformat(), f"must be before stocks.end ({end})")
-    return StocksParams(
-        source=s.choice("source", STOCK_SOURCES), tickers=tuple(dict.fromkeys(tickers)),
-        start=start, end=end, price=s.choice("price", PRICE_COLUMNS),
-        fallback=s.choice("fallback", STOCK_FALLBACKS), lookback=s.int("lookback"),
-        horizon=s.int("horizon"),
-        train_fraction=s.float("train_fraction", 0.0, 1.0, high_open=True),
-    )
-
-
-def _sweep(s: _Section) -> SweepParams:
-    s.done({"sizes", "steps", "epochs", "n_val", "seq_len", "features", "units", "seed",
-            "val_seed"})
-    return SweepParams(sizes=tuple(sorted(s.int_list("sizes"))), steps=s.int("steps"),
-                       epochs=s.int("epochs"), n_val=s.int("n_val"), seq_len=s.int("seq_len"),
-                       features=s.int("features"), units=s.int("units"), seed=s.int("seed", 0),
-                       val_seed=s.int("val_seed", 0))
-
-
-def _claims(s: _Section) -> ClaimParams:
-    fraction = dict(low=0.0, high=1.0)
-    ratio = dict(low=0.0, high=float("inf"))
-    names = {f.name for f in dataclasses.fields(ClaimParams)}
-    s.done(names)
-    return ClaimParams(
-        article_epoch=s.int("article_epoch"),
-        overfit_train_frac=s.float("overfit_train_frac", **fraction),
-        overfit_val_ratio=s.float("overfit_val_ratio", **ratio),
-        c1_min_train_frac=s.float("c1_min_train_frac", **fraction),
-        c1_max_train_frac=s.float("c1_max_train_frac", **ratio),
-        c4_train_floor=s.float("c4_train_floor", **ratio),
-        c4_val_ceiling=s.float("c4_val_ceiling", **ratio),
-        c4_refute_train=s.float("c4_refute_train", **ratio),
-        c4_val_rise=s.float("c4_val_rise", **ratio),
-        c6_tail=s.float("c6_tail", 0.0, 1.0, high_open=True),
-        c6_plateau=s.float("c6_plateau", **ratio),
-        c6_refute_val_ratio=s.float("c6_refute_val_ratio", **ratio),
-    )
+def _error(exc: ValidationError, raw: object) -> ParamError:
+    """The first error as a ParamError keyed by its path in params.yaml (pydantic's path also
+    names the branch of a tagged union, which is not a key of the file)."""
+    err = exc.errors()[0]
+    keys, node = [], raw
+    for part in err["loc"]:
+        inside = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node))
+        if inside:
+            node = node[part]
+        elif isinstance(node, dict) and err["type"] != "missing":
+            continue  # a union's tag
+        keys.append(str(part))
+    key = ".".join(keys)
+    if err["type"] == "missing":
+        return ParamError(key, _MISSING, "")
+    return ParamError(key, err["input"], err["msg"])
 
 
 def parse_params(raw: object) -> Params:
     """Check every value of a loaded params.yaml and return it typed; raise ParamError."""
-    top = _Section(raw, "")
-    top.done({"base", "model", "datasets", "train", "stocks", "sweep", "mlflow", "claims"})
-    model = top.section("model")
-    model.done({"dropout_rate", "l2"})
-    datasets_raw = top.section("datasets")
-    datasets = {name: _dataset(datasets_raw.section(name)) for name in datasets_raw.raw}
-    train_raw = top.section("train")
-    train = {name: _train(train_raw.section(name)) for name in train_raw.raw}
-    for name in train:
-        if name not in datasets and name != "stocks":
-            raise ParamError(f"train.{name}", train_raw.raw[name], "names no dataset under datasets")
-    mlflow = top.section("mlflow")
-    mlflow.done({"experiment"})
-    return Params(
-        base=_base(top.section("base")),
-        model=ModelParams(dropout_rate=model.float("dropout_rate", 0.0, 1.0, high_open=True),
-                          l2=model.float("l2", 0.0, float("inf"))),
-        datasets=datasets,
-        train=train,
-        stocks=_stocks(top.section("stocks")),
-        sweep=_sweep(top.section("sweep")),
-        mlflow=MlflowParams(experiment=mlflow.text("experiment")),
-        claims=_claims(top.section("claims")),
-    )
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise _error(exc, raw) from None
 
 
 def load_params(path: Path) -> Params:

@@ -1,87 +1,142 @@
-"""Turning training measurements into the stage's records: detail, compact metrics, plots."""
+"""What a training stage hands DVC: metrics (seed mean and spread of each run's process
+numbers) and plot rows (seed-mean learning curves)."""
 
 from __future__ import annotations
 
-import statistics
+import math
 
-from lstm_overfit.data import Dataset
-from lstm_overfit.measure import mean_baseline_mse, target_var, train_frac, val_ratio
-from lstm_overfit.training import RunResult
-
-CHECKPOINT_KEYS = ("train_mse", "val_mse", "train_frac", "val_ratio")
-
-
-def checkpoint_values(result: RunResult, epoch: int, train_var: float, base_val: float
-                      ) -> dict[str, float]:
-    """The four measurements of one run at one checkpoint epoch."""
-    i = result.eval_epochs.index(epoch)
-    t, v = result.train_mse[i], result.val_mse[i]
-    return {"train_mse": t, "val_mse": v, "train_frac": train_frac(t, train_var),
-            "val_ratio": val_ratio(v, base_val)}
+from lstm_overfit.engine import RunSpec
+from lstm_overfit.measure import (
+    at,
+    bits_memorized,
+    classifier_process,
+    memorization_curve,
+    points,
+    process,
+    spread,
+)
+from lstm_overfit.params import Memorization
+from lstm_overfit.records import DatasetRecord, RunRecord
 
 
-def results_record(name: str, data: Dataset, results: list[RunResult], epochs: int,
-                   checkpoints: tuple[int, ...], batch_size: int, steps_per_epoch: int) -> dict:
-    """Everything measured for one dataset, per run: the input of the claims stage."""
-    train_var = target_var(data.y_train)
-    base_val = mean_baseline_mse(data.y_train, data.y_val)
+def run_numbers(rec: DatasetRecord, run: RunRecord, m: Memorization,
+                article: int) -> dict[str, float | None]:
+    """The numbers one run is summarized by (also logged on its MLflow run)."""
+    if rec.task == "classification":
+        c = classifier_process(run)
+        return {"best_val_epoch": c.best.epoch,
+                "best_val_loss": c.best.val_loss, "best_val_acc": c.best.val_acc,
+                "final_val_loss": c.final.val_loss, "final_val_acc": c.final.val_acc,
+                "final_train_loss": c.final.train_loss, "max_val_rise": c.max_rise}
+    p = process(rec, run, m)
+    spe = rec.steps_per_epoch
+    a = at(rec, run, article) if article <= p.epochs_trained or run.stopped_early else None
+    bits = bits_memorized(rec.n_train, p.final.train_frac)
     return {
-        "dataset": name,
-        "n_train": len(data.x_train),
-        "n_val": len(data.x_val),
-        "epochs": epochs,
-        "checkpoints": list(checkpoints),
-        "batch_size": batch_size,
-        "steps_per_epoch": steps_per_epoch,
-        "train_var": train_var,
-        "baseline_val_mse": base_val,
-        "noise_var": data.noise_var,
-        "runs": [
-            {
-                "variant": r.run.variant,
-                "seed": r.run.seed,
-                "loss": list(r.loss),
-                "eval": {"epoch": list(r.eval_epochs), "train_mse": list(r.train_mse),
-                         "val_mse": list(r.val_mse)},
-                "checkpoints": {str(c): checkpoint_values(r, c, train_var, base_val)
-                                for c in checkpoints},
-            }
-            for r in results
-        ],
+        "epochs": p.epochs_trained,
+        "half_epoch": p.half_epoch, "half_step": p.steps(p.half_epoch, spe),
+        "memorized_epoch": p.memorized_epoch, "memorized_step": p.steps(p.memorized_epoch, spe),
+        "best_val_epoch": p.best_val_epoch, "val_rise": p.val_rise,
+        "final_train_frac": p.final.train_frac, "final_val_ratio": p.final.val_ratio,
+        "final_noise_frac": p.final.noise_frac,
+        f"at{article}_train_frac": a.train_frac if a else None,
+        f"at{article}_val_ratio": a.val_ratio if a else None,
+        "bits_per_weight": bits / rec.weight_count,
     }
 
 
-def checkpoint_label(epoch: int, epochs: int) -> str:
-    return "final" if epoch == epochs else f"at{epoch}"
+STAGE_METRICS = {  # what `dvc exp show` gets per group of runs: few columns, the telling ones
+    "regression": ("memorized_epoch", "half_epoch", "best_val_epoch", "final_train_frac",
+                   "final_val_ratio"),
+    "classification": ("best_val_epoch", "best_val_acc", "final_val_loss", "final_val_acc"),
+}
 
 
-def compact_metrics(record: dict) -> dict:
-    """Seed means of train_frac and val_ratio per variant and checkpoint, for `dvc exp show`."""
+def stage_metrics(rec: DatasetRecord, m: Memorization, article: int) -> dict:
+    """Per variant (and strength): the seed mean of each telling number, and its spread
+    across seeds as `<number>_std`. A number some seeds lack (never memorized) averages the
+    seeds that have it; `memorized` counts the seeds that memorized."""
     out: dict[str, dict] = {}
-    for run in record["runs"]:
-        per_variant = out.setdefault(run["variant"], {})
-        for c, values in run["checkpoints"].items():
-            label = checkpoint_label(int(c), record["epochs"])
-            slot = per_variant.setdefault(label, {"train_frac": [], "val_ratio": []})
-            for key in slot:
-                slot[key].append(values[key])
-    return {variant: {label: {k: round(statistics.fmean(v), 4) for k, v in slot.items()}
-                      for label, slot in labels.items()}
-            for variant, labels in out.items()}
+    groups: dict[str, list[RunRecord]] = {}
+    for run in rec.runs:
+        groups.setdefault(group_label(run), []).append(run)
+    for label, runs in groups.items():
+        rows = [run_numbers(rec, r, m, article) for r in runs]
+        stats: dict[str, float | int | None] = {}
+        for key in STAGE_METRICS[rec.task]:
+            values = [row[key] for row in rows if row[key] is not None]
+            mean, std = spread(values) if values else (None, None)
+            stats[key], stats[f"{key}_std"] = _round(mean), _round(std)
+        if rec.task == "regression":
+            stats["memorized"] = sum(row["memorized_epoch"] is not None for row in rows)
+        out[label] = stats
+    return out
 
 
-def curve_rows(record: dict, variant: str) -> list[dict[str, float]]:
-    """Seed-mean learning curve of one variant at the measured epochs, for DVC plots."""
-    runs = [r for r in record["runs"] if r["variant"] == variant]
+def group_label(run: RunRecord | RunSpec) -> str:
+    """baseline, dropout, l2 or, with a strength, dropout0.3 / l2_0.001."""
+    if run.variant == "dropout" and run.dropout:
+        return f"dropout{run.dropout:g}"
+    if run.variant == "l2" and run.l2:
+        return f"l2_{run.l2:g}"
+    return run.variant
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, 6)
+
+
+def curve_rows(rec: DatasetRecord, runs: list[RunRecord]) -> list[dict[str, float]]:
+    """Seed-mean learning curve at every epoch some seed measured; a seed that stopped
+    (memorized) keeps its last value. Columns for DVC plots, x: epoch; `fit_loss` is the
+    training-mode loss model.fit reports, the rest are inference-mode measurements."""
+    if rec.task == "classification":
+        series = [{e: (t, v, ta, va) for e, t, v, ta, va in
+                   zip(r.epochs, r.train_error, r.val_error, r.train_acc or (), r.val_acc or (),
+                       strict=True)} for r in runs]
+        names = ("train_bce", "val_bce", "train_acc", "val_acc")
+    else:
+        series = [{p.epoch: (p.train_mse, p.val_mse, p.train_frac, p.val_ratio)
+                   for p in points(rec, r)} for r in runs]
+        names = ("train_mse", "val_mse", "train_frac", "val_ratio")
+    epochs = sorted(set().union(*series))
     rows = []
-    for i, epoch in enumerate(runs[0]["eval"]["epoch"]):
-        rows.append({
-            "epoch": epoch,
-            "step": epoch * record["steps_per_epoch"],
-            "train_loss": statistics.fmean(r["loss"][epoch - 1] for r in runs),
-            "train_mse": statistics.fmean(r["eval"]["train_mse"][i] for r in runs),
-            "val_mse": statistics.fmean(r["eval"]["val_mse"][i] for r in runs),
-            "train_frac": statistics.fmean(r["eval"]["train_mse"][i] for r in runs)
-            / record["train_var"],
-        })
+    for e in epochs:
+        values = [s[e] if e in s else s[max(k for k in s if k < e)] for s in series
+                  if min(s) <= e]
+        row: dict[str, float] = {"epoch": e, "step": e * rec.steps_per_epoch}
+        for i, name in enumerate(names):
+            row[name] = round(math.fsum(v[i] for v in values) / len(values), 8)
+        row["fit_loss"] = round(
+            math.fsum(r.loss[min(e, len(r.loss)) - 1] for r in runs) / len(runs), 8)
+        rows.append(row)
     return rows
+
+
+def sweep_metrics(records: list[DatasetRecord], m: Memorization) -> dict:
+    """Per size: optimizer steps to memorize (seed mean, spread, how many seeds did); the
+    fitted exponent k of steps = a * n**k."""
+    curve = memorization_curve(records, m)
+    sizes = {}
+    for rec in records:
+        steps = [s for n, _, s in curve.points if n == rec.n_train and s is not None]
+        mean, std = spread(steps) if steps else (None, None)
+        sizes[f"n{rec.n_train}"] = {"memorized_step": {"mean": _round(mean), "std": _round(std),
+                                                       "seeds": len(steps)}}
+    return {"steps_exponent": _round(curve.k), "steps_scale": _round(curve.a), **sizes}
+
+
+def sweep_rows(records: list[DatasetRecord], m: Memorization) -> list[dict[str, float]]:
+    """One row per size and seed that memorized: n against optimizer steps, with the fit."""
+    curve = memorization_curve(records, m)
+    rows = []
+    for n, seed, steps in curve.points:
+        if steps is None:
+            continue
+        fit = curve.a * n ** curve.k if curve.a is not None and curve.k is not None else steps
+        rows.append({"n_train": n, "seed": seed, "memorized_step": steps,
+                     "fitted_step": round(fit, 3)})
+    return rows
+
+
+SWEEP_COLUMNS = ("n_train", "seed", "memorized_step", "fitted_step")
