@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint bench
+.PHONY: repro test lint bench screenshot
 repro: $(VENV)/.installed
 	dvc repro
 
@@ -13,10 +13,17 @@ test: $(VENV)/.installed-dev
 	pytest
 
 lint: $(VENV)/.installed-dev
-	ruff check src tests bench
+	ruff check src tests bench tools
 
+# The machine's ceiling, the engine against it and the article's way, and the pipeline stage
+# by stage (about 20 minutes; run it on a quiet machine).
 bench: $(VENV)/.installed
-	python bench/speed.py
+	python bench/speed.py --pipeline
+
+# A headless Chromium's picture of `mlflow ui` (Debian's chromium, installed if missing).
+screenshot: $(VENV)/.installed
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	python tools/mlflow_screenshot.py
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

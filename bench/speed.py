@@ -1,15 +1,15 @@
-"""Speed benchmark: where the pipeline's time goes, and our training against the article's way.
+"""Speed benchmark: the machine's ceiling, the engine against it and against the article's way,
+what each lever is worth, and the pipeline stage by stage. Everything is measured in this one
+run, side by side, on this machine; run it on a quiet machine.
 
-    python bench/speed.py                       # breakdown + side-by-side comparison (~3 min)
-    python bench/speed.py --pipeline            # also time every stage of a forced full repro
-    python bench/speed.py --pipeline --tiny     # ... with tiny params (~3 min)
-
-Everything is measured in this one run, side by side, on this machine; nothing is assumed.
+    python bench/speed.py               # ceiling, shapes, engine vs the article's way, levers (~4 min)
+    python bench/speed.py --pipeline    # and a forced repro of a copy of the project (~15 min)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -20,63 +20,63 @@ import textwrap
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 
-def run_timed(args: list[str], cwd: Path, env: dict | None = None) -> float:
+def pinned_env(**extra: str) -> dict[str, str]:
+    from lstm_overfit.runtime import PINNED_ENV
+
+    return {**os.environ, **PINNED_ENV, **extra}
+
+
+def timed(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, str]:
     start = time.perf_counter()
-    subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    out = subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, out.stdout
 
 
-def startup_costs() -> tuple[float, float]:
-    """(bare interpreter start, start + the imports every training stage makes)."""
-    bare = min(run_timed([sys.executable, "-c", "pass"], ROOT) for _ in range(3))
-    imports = min(run_timed([sys.executable, "-c", "import tensorflow, keras, mlflow"], ROOT)
-                  for _ in range(2))
-    return bare, imports
+# --- the ceiling and the shapes the model runs --------------------------------------------
+
+CEILING = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+    threads = int(sys.argv[1])
+    shapes = json.loads(sys.argv[2])
+    rng = np.random.default_rng(0)
+    out = {}
+    with threadpool_limits(threads):
+        for m, k, n in shapes:
+            a = rng.random((m, k), dtype=np.float32)
+            b = rng.random((k, n), dtype=np.float32)
+            c = np.empty((m, n), np.float32)
+            reps = max(3, int(2e10 / (2 * m * k * n)))
+            np.matmul(a, b, out=c)
+            best = float("inf")
+            for _ in range(3):
+                t = time.perf_counter()
+                for _ in range(reps):
+                    np.matmul(a, b, out=c)
+                best = min(best, (time.perf_counter() - t) / reps)
+            out[f"{m}x{k}x{n}"] = 2 * m * k * n / best / 1e9
+    print(json.dumps(out))
+""")
+SQUARE = [2048, 2048, 2048]
+GATES = [[32, 128, 512], [32, 256, 1024], [32, 64, 256], [128, 608, 512], [256, 608, 1024]]
 
 
-def stage_order(root: Path) -> list[str]:
-    """Stage names in an order that respects dependencies, from `dvc dag --dot`."""
-    dot = subprocess.run(["dvc", "dag", "--dot"], cwd=root, capture_output=True, text=True,
-                         check=True).stdout
-    nodes = re.findall(r'^"([^"]+)";$', dot, flags=re.M)
-    edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)";$', dot, flags=re.M))
-    ordered: list[str] = []
-    while nodes:
-        ready = [n for n in nodes if not any((m, n) in edges for m in nodes)]
-        ordered += ready
-        nodes = [n for n in nodes if n not in ready]
-    return ordered
+def ceiling(env: dict) -> dict[str, dict[str, float]]:
+    """GFLOP/s of fp32 matrix products through numpy's OpenBLAS: a large square product on
+    every core (the ceiling), and the gate shapes on one core (what each run uses)."""
+    cores = str(len(os.sched_getaffinity(0)))
+    runs = {}
+    for label, threads, shapes in (("all cores", cores, [SQUARE]), ("one core", "1", [SQUARE, *GATES])):
+        _, out = timed([sys.executable, "-c", CEILING, threads, json.dumps(shapes)], ROOT, env)
+        runs[label] = json.loads(out)
+    return runs
 
 
-def bench_pipeline(tiny: bool, imports: float) -> None:
-    """A forced repro of a copy of the project, one stage at a time, timing each."""
-    from conftest import copy_project, tiny_params
-
-    tmp = Path(tempfile.mkdtemp(prefix="lstm-overfit-bench-"))
-    try:
-        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-        copy_project(tmp, tiny_params(raw) if tiny else raw)
-        subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-        print(f"\n== pipeline ({'tiny' if tiny else 'default'} params), stage by stage")
-        print(f"{'stage':<22}{'wall s':>9}{'<=start+imports':>17}{'rest (tracing, training, I/O)':>32}")
-        total = 0.0
-        for stage in stage_order(tmp):
-            wall = run_timed(["dvc", "repro", "-s", "-f", stage], tmp, env)
-            total += wall
-            fixed = min(imports, wall)
-            print(f"{stage:<22}{wall:>9.1f}{fixed / wall:>14.0%}{(wall - fixed) / wall:>31.0%}")
-        print(f"{'total':<22}{total:>9.1f}   ({total / 60:.1f} min; target <= 15 min for default params)")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
+# --- the engine against the article's way --------------------------------------------------
 
 ARTICLE_WAY = textwrap.dedent("""
     import sys, time
@@ -93,75 +93,172 @@ ARTICLE_WAY = textwrap.dedent("""
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
 """)
 
-
-def bench_breakdown_and_compare(epochs: int, models: int, bare: float, imports: float) -> None:
-    """Ex2's shape (1000 x 20 x 1, LSTM(128)), `models` runs for `epochs` epochs: our engine
-    in one process against one plain Keras model per process, the article's code."""
+OURS = textwrap.dedent("""
+    import json, sys, time
+    t0 = time.perf_counter()
+    from lstm_overfit.runtime import pin_runtime
+    pin_runtime()
     import numpy as np
-
     from lstm_overfit.data import Dataset
-    from lstm_overfit.training import ModelSpec, RunSpec, train_runs
-
-    n, steps, features, units = 1000, 20, 1, 128
+    from lstm_overfit.engine import Job, Network, RunSpec, Schedule, initial_weights, train_all
+    models, epochs, n, steps, features, units, workers, measure = map(int, sys.argv[1:9])
     rng = np.random.default_rng(2)
-    data = Dataset(rng.random((n, steps, features), dtype=np.float32),
-                   rng.random((n, 1), dtype=np.float32),
-                   rng.random((n, steps, features), dtype=np.float32),
-                   rng.random((n, 1), dtype=np.float32))
-    variants = ("baseline", "dropout", "l2")
-    runs = [RunSpec(variants[i % 3], i // 3) for i in range(models)]
-    spec = ModelSpec(units, 0.5, 1e-3)
+    x = rng.random((n, steps, features), dtype=np.float32)
+    y = rng.random((n, 1), dtype=np.float32)
+    data = Dataset(x, y, x[: max(1, n // 4)], y[: max(1, n // 4)])
+    evals = tuple(range(1, epochs + 1)) if measure else (epochs,)
+    jobs = [Job("b", data, Network(units, features), RunSpec("baseline", s),
+                Schedule(epochs, evals), 32) for s in range(models)]
+    initial_weights(jobs[0].network, 0)  # Keras' import, outside the training time
+    t1 = time.perf_counter()
+    train_all(jobs, workers=workers)
+    t2 = time.perf_counter()
+    flops = sum(j.flops_per_epoch() * epochs + j.flops_per_measurement() * len(evals) for j in jobs)
+    print(json.dumps({"setup": t1 - t0, "train": t2 - t1, "flops": flops}))
+""")
 
-    import keras
 
-    class EpochTimes(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.t = [time.perf_counter()]
+def ours(models: int, epochs: int, shape: tuple[int, int, int, int], workers: int = 0,
+         measure: bool = False, env: dict | None = None) -> dict:
+    workers = workers or len(os.sched_getaffinity(0))
+    args = [str(v) for v in (models, epochs, *shape, workers, int(measure))]
+    wall, out = timed([sys.executable, "-c", OURS, *args], ROOT, env or pinned_env())
+    return {**json.loads(out), "wall": wall}
 
-        def on_epoch_end(self, epoch, logs=None):
-            self.t.append(time.perf_counter())
 
-    timer = EpochTimes()
-    start = time.perf_counter()
-    train_runs(data, spec, runs, epochs, (epochs,), 32, callbacks=[timer])
-    ours = time.perf_counter() - start
-    first = timer.t[1] - start
-    steady = (timer.t[-1] - timer.t[1]) / max(1, epochs - 1)
-    print(f"\n== one training stage's work: {models} runs of LSTM({units}) on {n}x{steps}x{features}, "
-          f"{epochs} epochs")
-    print(f"process start           {bare:7.2f} s")
-    print(f"imports (tf, keras, mlflow) {imports - bare:5.2f} s")
-    print(f"build + first epoch     {first:7.1f} s   (graph tracing of {models} branches)")
-    print(f"remaining epochs        {ours - first:7.1f} s   ({steady:.3f} s/epoch for all runs, "
-          f"{steady / models:.3f} s per model-epoch; includes measuring at log-spaced epochs)")
-    ours_total = imports + ours
-
+def article(models: int, epochs: int, shape: tuple[int, int, int, int]) -> float:
+    """The article's code, one plain Keras model per process, one after the other."""
     script = Path(tempfile.mkdtemp()) / "article.py"
     script.write_text(ARTICLE_WAY)
-    article = 0.0
-    for i in range(models):
-        article += run_timed([sys.executable, str(script), str(i), str(epochs), str(n), str(steps),
-                              str(features), str(units)], ROOT)
-    print(f"\n== the same work the article's way: {models} processes, one plain Keras model each")
-    print(f"article's way           {article:7.1f} s")
-    print(f"ours (start+imports+training) {ours_total:5.1f} s")
-    print(f"throughput ratio        {article / ours_total:7.2f}x  (target >= 1.5x)")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    total = 0.0
+    for seed in range(models):
+        total += timed([sys.executable, str(script), str(seed), str(epochs),
+                        *map(str, shape)], ROOT, env)[0]
+    return total
+
+
+def compare(name: str, shape: tuple[int, int, int, int], models: int, epochs: int) -> None:
+    theirs = article(models, epochs, shape)
+    us = ours(models, epochs, shape)
+    model_epochs = models * epochs
+    print(f"\n== {name}: {models} models of LSTM({shape[3]}) on {shape[0]}x{shape[1]}x{shape[2]}, "
+          f"{epochs} epochs each")
+    print(f"article's way (a process per plain Keras model)  {theirs:7.1f} s  "
+          f"{model_epochs / theirs:7.2f} model-epochs/s")
+    print(f"ours, whole process (start, imports, training)   {us['wall']:7.1f} s  "
+          f"{model_epochs / us['wall']:7.2f} model-epochs/s   x{theirs / us['wall']:.1f}")
+    print(f"ours, training only                              {us['train']:7.1f} s  "
+          f"{model_epochs / us['train']:7.2f} model-epochs/s   x{theirs / us['train']:.1f}   "
+          f"{us['flops'] / us['train'] / 1e9:.0f} GFLOP/s")
+
+
+def levers(shape: tuple[int, int, int, int]) -> None:
+    """What each design choice is worth, measured on the same work."""
+    models, epochs = 4, 6
+    base = ours(models, epochs, shape)
+    one = ours(models, epochs, shape, workers=1)
+    measured = ours(models, epochs, shape, measure=True)
+    unpinned = ours(models, epochs, shape, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    print(f"\n== levers, {models} runs x {epochs} epochs on {'x'.join(map(str, shape[:3]))}, "
+          f"LSTM({shape[3]}) (training time)")
+    print(f"runs side by side on {len(os.sched_getaffinity(0))} threads  {base['train']:6.2f} s   "
+          f"one thread {one['train']:6.2f} s   -> x{one['train'] / base['train']:.2f}")
+    print(f"measuring every epoch (train + validation set)   {measured['train']:6.2f} s   "
+          f"-> +{measured['train'] / base['train'] - 1:.0%} (the pipeline measures ~10% of epochs)")
+    print(f"OpenBLAS pinned to Haswell kernels               {base['train']:6.2f} s   "
+          f"this CPU's own choice {unpinned['train']:6.2f} s   "
+          f"-> pin costs {base['train'] / unpinned['train'] - 1:+.0%} here")
+
+
+# --- the pipeline, stage by stage ----------------------------------------------------------
+
+def stage_order(root: Path, env: dict) -> list[str]:
+    """Stage names in an order that respects dependencies, from `dvc dag --dot`."""
+    _, dot = timed(["dvc", "dag", "--dot"], root, env)
+    nodes = re.findall(r'^"([^"]+)";$', dot, flags=re.M)
+    edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)";$', dot, flags=re.M))
+    ordered: list[str] = []
+    while nodes:
+        ready = [n for n in nodes if not any((m, n) in edges for m in nodes)]
+        ordered += ready
+        nodes = [n for n in nodes if n not in ready]
+    return ordered
+
+
+def stage_flops(root: Path, stage: str) -> float:
+    """Training and measuring FLOPs of a training stage's runs, from its results file."""
+    from lstm_overfit.engine import Network, lstm_flops
+    from lstm_overfit.records import read_results
+
+    total = 0.0
+    for f in (root / "results").rglob("*.json"):
+        if _stage_of(f, root) != stage:
+            continue
+        for rec in read_results(f):
+            net = Network(rec.units, rec.features, rec.task, rec.vocab)
+            per_epoch = lstm_flops(rec.n_train, rec.seq_len, net, training=True)
+            per_measure = lstm_flops(rec.n_train + rec.n_val, rec.seq_len, net, training=False)
+            total += sum(per_epoch * len(r.loss) + per_measure * len(r.epochs) for r in rec.runs)
+    return total
+
+
+def _stage_of(results_file: Path, root: Path) -> str:
+    rel = results_file.relative_to(root / "results")
+    if rel.parts[0] == "curves":
+        kind, dataset = rel.stem.split("-", 1)
+        return f"curve@{kind}-{dataset}"
+    if rel.name == "sweep.json":
+        return "sweep"
+    return f"train_{rel.stem}@{rel.parts[0]}"
+
+
+def bench_pipeline(roof: float) -> None:
+    """A forced repro of a copy of the project (committed files, default params), one stage at
+    a time, timing each; the training stages' GFLOP/s against the machine's ceiling."""
+    tmp = Path(tempfile.mkdtemp(prefix="lstm-overfit-bench-"))
+    env = {k: v for k, v in pinned_env().items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    try:
+        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        for out in ("dvc.lock",):
+            (tmp / out).unlink(missing_ok=True)
+        subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
+        print("\n== pipeline (default params), stage by stage, in a copy of HEAD")
+        print(f"{'stage':<28}{'wall s':>8}{'GFLOP':>9}{'GFLOP/s':>9}{'of ceiling':>12}")
+        total = 0.0
+        for stage in stage_order(tmp, env):
+            wall, _ = timed(["dvc", "repro", "-s", "-f", stage], tmp, env)
+            total += wall
+            flops = stage_flops(tmp, stage) if stage.startswith(("train", "curve", "sweep")) else 0
+            rate = flops / wall / 1e9 if flops else 0
+            cells = f"{flops / 1e9:9.0f}{rate:9.1f}{rate / roof:12.0%}" if flops else ""
+            print(f"{stage:<28}{wall:8.1f}{cells}")
+        print(f"{'total':<28}{total:8.1f}   ({total / 60:.1f} min; target <= 15 min)")
+        noop, _ = timed(["dvc", "repro"], tmp, env)
+        print(f"no-op dvc repro afterwards: {noop:.1f} s (target < 3 s)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=20, help="epochs of the side-by-side comparison")
-    ap.add_argument("--models", type=int, default=9, help="runs in the comparison (3 variants x 3 seeds)")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pipeline", action="store_true", help="also time a forced repro, stage by stage")
-    ap.add_argument("--tiny", action="store_true", help="with --pipeline: tiny params")
     args = ap.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # dvc and the stages' `python` come from the environment this script runs in
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    bare, imports = startup_costs()
-    bench_breakdown_and_compare(args.epochs, args.models, bare, imports)
+    roofs = ceiling(pinned_env())
+    roof = roofs["all cores"]["2048x2048x2048"]
+    print("== the machine's fp32 matrix-multiply ceiling (numpy's OpenBLAS, pinned as the stages are)")
+    print(f"2048-square product on every core: {roof:.0f} GFLOP/s")
+    for shape, rate in roofs["one core"].items():
+        print(f"  {shape:>14} on one core: {rate:6.0f} GFLOP/s")
+    compare("ex2's shape", (1000, 20, 1, 128), models=4, epochs=10)
+    compare("ex1's shape", (100, 10, 1, 128), models=4, epochs=60)
+    levers((500, 20, 3, 256))
     if args.pipeline:
-        bench_pipeline(args.tiny, imports)
+        bench_pipeline(roof)
 
 
 if __name__ == "__main__":

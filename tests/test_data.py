@@ -78,3 +78,15 @@ def test_dataset_rejects_bad_arrays():
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         Dataset(bad, y, x, y)
+
+
+def test_token_datasets_keep_their_vocabulary(tmp_path):
+    tokens = np.array([[3, 4, 0], [5, 0, 0]], np.int32)
+    labels = np.array([[1.0], [0.0]], np.float32)
+    ds = Dataset(tokens, labels, tokens, labels, vocab=6)
+    save_dataset(ds, tmp_path / "t")
+    back = load_dataset(tmp_path / "t")
+    assert back.vocab == 6 and back.x_train.dtype == np.int32
+    np.testing.assert_array_equal(back.x_train, tokens)
+    with pytest.raises(ValueError, match="2-d"):
+        Dataset(tokens[:, :, None], labels, tokens, labels, vocab=6)

@@ -1,28 +1,35 @@
-"""The real pipeline, end to end: `dvc repro`, `dvc exp run -S`, the queue, and the MLflow
-store they fill. Tiny params; no mocks of DVC or MLflow. Takes a few minutes."""
+"""The real pipeline, end to end, as a user drives it: `dvc repro`, `dvc exp run -S`, the run
+cache, the queue, `dvc exp show` at a 160-column terminal, `dvc plots diff`, and the MLflow
+store read through a real `mlflow server`'s REST API (what `mlflow ui` reads). Tiny params;
+no mocks of DVC or MLflow. Takes a few minutes."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from conftest import copy_project, tiny_params
+from conftest import ROOT, copy_project, tiny_params
+from lstm_overfit.catalogue import CLAIMS
 
 pytestmark = pytest.mark.e2e
+WIDTH = "160"
 
 
-def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    proc = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True)
+def sh(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean['PATH']}"
+    proc = subprocess.run(list(args), cwd=cwd, env={**clean, **env}, capture_output=True,
+                          text=True)
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -37,120 +44,277 @@ def project(tmp_path_factory, repo_params) -> Path:
     """A git repo holding a copy of the project with tiny params, after one `dvc repro`."""
     root = tmp_path_factory.mktemp("project")
     copy_project(root, tiny_params(repo_params))
-    sh("git", "init", "-q", cwd=root)
+    sh("git", "init", "-q", "-b", "main", cwd=root)
     sh("git", "config", "user.email", "e2e@example.invalid", cwd=root)
     sh("git", "config", "user.name", "e2e", cwd=root)
     sh("dvc", "config", "core.analytics", "false", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "tiny project", cwd=root)
     first = sh("dvc", "repro", cwd=root)
-    assert "train@ex1" in stages_run(first.stdout)
+    assert {"train_baseline@ex1", "curve@dropout-sine_small", "sweep", "report"} <= stages_run(first.stdout)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "after repro", cwd=root)
     return root
 
 
-def claims(root: Path) -> dict:
-    return json.loads((root / "metrics/claims.json").read_text())
+def client(root: Path) -> tuple[MlflowClient, str]:
+    c = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    return c, c.get_experiment_by_name("lstm-overfit").experiment_id
 
 
-def test_repro_writes_every_claim_budget_and_report(project):
-    c = claims(project)
-    assert set(c) == {"C1", "C2", "C3", "C4", "C4_small", "C5", "C6", "C7"}
-    for claim, budgets in c.items():
-        want = {"equal_steps", "equal_epochs"} if claim == "C7" else {"article", "long"}
-        assert set(budgets) == want
-        for v in budgets.values():
-            assert v["verdict"] in {"supported", "refuted", "inconclusive", "mixed"}
-            assert sum(v["seeds"].values()) == 2
+def test_repro_writes_a_verdict_per_claim_and_the_report(project):
+    verdicts = json.loads((project / "metrics/verdicts.json").read_text())
+    assert list(verdicts) == [c.id for c in CLAIMS] == [f"C{i}" for i in range(1, 9)]
+    assert set(verdicts.values()) <= {"supported", "refuted", "partial", "undecided", "mixed"}
     report = (project / "reports/claims.md").read_text()
-    assert "## C7" in report and "figures/sweep.png" in report
-    assert (project / "reports/figures/curves_stocks.png").stat().st_size > 1000
-    metrics = json.loads((project / "metrics/ex2.json").read_text())
-    assert set(metrics) == {"baseline", "dropout", "l2"}
-    assert set(metrics["dropout"]) == {"at2", "final"}
+    for c in CLAIMS:
+        assert f"## {c.id}: {verdicts[c.id]}" in report
+        for name in c.figures:
+            assert (project / "reports/figures" / f"{name}.png").stat().st_size > 5000
     meta = json.loads((project / "data/stocks/meta.json").read_text())
     assert meta["source"] == "snapshot" and meta["tickers"] == ["AAPL"]
+    sentiment = json.loads((project / "data/prepared/sentiment/meta.json").read_text())
+    assert sentiment["kept"] == sentiment["train"] + sentiment["validation"]
 
 
 def test_second_repro_is_a_no_op_with_clean_status(project):
-    start = time.monotonic()
     again = sh("dvc", "repro", cwd=project)
     assert stages_run(again.stdout) == set()
-    assert time.monotonic() - start < 60
     assert "up to date" in sh("dvc", "status", cwd=project).stdout
     assert sh("git", "status", "--porcelain", cwd=project).stdout == ""
 
 
-def test_mlflow_store_holds_every_dataset_variant_and_seed(project):
-    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("lstm-overfit")
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
+def test_training_stages_enter_the_run_cache(project):
+    entries = list((project / ".dvc/cache/runs").rglob("*"))
+    cached = "\n".join(p.read_text() for p in entries if p.is_file())
+    for stage in ("lstm_overfit train ex1 baseline", "lstm_overfit sweep", "lstm_overfit curve",
+                        "lstm_overfit pull_stocks", "lstm_overfit train sentiment dropout"):
+        assert stage in cached, stage
+
+
+def test_mlflow_store_holds_every_run_with_curves_datasets_and_source(project):
+    c, exp = client(project)
+    runs = c.search_runs([exp], max_results=1000)
     names = {r.info.run_name for r in runs}
-    for d in ("ex1", "ex2", "ex3", "ex3_seq20", "sine", "sine_small", "stocks"):
-        for v in ("baseline", "dropout", "l2"):
-            assert {f"{d}/{v}", f"{d}/{v}/seed0", f"{d}/{v}/seed1"} <= names
-    assert {"sweep_n8/baseline", "sweep_n16/baseline/seed1", "claims"} <= names
+    for d in ("ex1", "ex3", "ex3_seq20", "ex1_small", "sine", "sine_small", "stocks", "sentiment"):
+        assert {f"{d}/baseline", f"{d}/baseline/seed0", f"{d}/baseline/seed1"} <= names
+    assert {"sentiment/dropout0.5/seed1", "ex1_small/dropout0.3", "sine_small/l2_0.01",
+            "sweep_n8/baseline", "claims"} <= names
     assert {r.info.status for r in runs} == {"FINISHED"}
-    child = next(r for r in runs if r.info.run_name == "ex1/l2/seed1")
-    assert child.data.params["l2"] == "0.001" and child.data.params["seed"] == "1"
-    assert child.data.tags["DVC_STAGE"] == "train@ex1"
-    assert len(child.data.tags["data_sha256"]) == 64
-    assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 4
-    paths = {a.path for a in client.list_artifacts(child.info.run_id)}
-    assert "learning_curve_l2_seed1.png" in paths
+    child = next(r for r in runs if r.info.run_name == "ex1/baseline/seed1")
+    assert child.data.tags["DVC_STAGE"] == "train_baseline@ex1"
+    assert child.data.tags["mlflow.source.git.commit"]
+    assert child.inputs.dataset_inputs
     # tracking left no run id or timestamp in any DVC output
-    assert child.info.run_id not in (project / "results/ex1.json").read_text()
+    assert child.info.run_id not in (project / "results/ex1/baseline.json").read_text()
 
 
-def test_exp_run_reruns_only_what_the_changed_params_affect(project):
-    out = sh("dvc", "exp", "run", "-n", "e2e-probe", "-S", "train.ex1.epochs=5",
-             "-S", "stocks.tickers=[MSFT]", cwd=project)
-    assert stages_run(out.stdout) == {"train@ex1", "pull_stocks", "prepare_stocks",
-                                      "train@stocks", "claims", "report"}
-    shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=project).stdout)
-    text = json.dumps(shown)
-    assert "e2e-probe" in text
-    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("lstm-overfit")
-    tagged = client.search_runs([exp.experiment_id], "tags.DVC_EXP_NAME = 'e2e-probe'",
-                                max_results=100)
-    assert {r.info.run_name for r in tagged} >= {"ex1/baseline", "stocks/l2/seed0", "claims"}
-    ex1 = next(r for r in tagged if r.info.run_name == "ex1/baseline/seed0")
-    assert ex1.data.params["epochs"] == "5"
+def test_exp_run_retrains_only_what_a_param_affects(project):
+    # The article's strengths move along their curves: only the dropout runs retrain (the
+    # default trains no L2 variant), never the baselines, the curves or the sweep.
+    out = sh("dvc", "exp", "run", "-n", "e2e-strength", "-S", "model.dropout_rate=0.3",
+             "-S", "model.l2=0.01", cwd=project)
+    assert stages_run(out.stdout) == {"train_dropout@sentiment", "claims", "report"}
+    out = sh("dvc", "exp", "run", "-n", "e2e-ex1", "-S", "train.ex1.epochs=5",
+             "-S", "stocks.tickers=[MSFT]", "-S", "curves.l2=[0.0,0.01]", cwd=project)
+    assert stages_run(out.stdout) == {"train_baseline@ex1", "pull_stocks", "prepare_stocks",
+                                      "train_baseline@stocks", "curve@l2-ex1_small",
+                                      "curve@l2-sine_small", "claims", "report"}
+    c, exp = client(project)
+    tagged = c.search_runs([exp], "tags.DVC_EXP_NAME = 'e2e-ex1'", max_results=100)
+    assert {"ex1/baseline", "stocks/baseline/seed0", "claims"} <= {r.info.run_name for r in tagged}
+    assert next(r for r in tagged if r.info.run_name == "ex1/baseline/seed0") \
+        .data.params["max_epochs"] == "5"
+    sh("git", "checkout", "--", ".", cwd=project)
+    sh("dvc", "checkout", "--force", cwd=project)
+
+
+def test_a_setting_tried_before_comes_back_from_the_run_cache(project):
+    out = sh("dvc", "exp", "run", "-n", "e2e-again", "-S", "train.ex1.epochs=5",
+             "-S", "model.dropout_rate=0.3", cwd=project)
+    assert stages_run(out.stdout) <= {"claims", "report"}
+    for stage in ("train_baseline@ex1", "train_dropout@sentiment"):
+        assert f"Stage '{stage}' is cached" in out.stdout, out.stdout
     sh("git", "checkout", "--", ".", cwd=project)
     sh("dvc", "checkout", "--force", cwd=project)
 
 
 def test_bad_param_through_dvc_fails_with_one_line(project):
-    out = sh("dvc", "exp", "run", "-S", "train.ex2.epochs=0", cwd=project, check=False)
+    out = sh("dvc", "exp", "run", "-S", "train.ex3.epochs=0", cwd=project, check=False)
     assert out.returncode != 0
-    assert "error: params.yaml: train.ex2.epochs = 0: must be an integer >= 1" in out.stderr + out.stdout
-    assert "Traceback" not in out.stderr + out.stdout
+    text = out.stdout + out.stderr
+    assert "error: params.yaml: train.ex3.epochs = 0: Input should be greater than or equal to 1" in text
+    assert "Traceback" not in text
     sh("git", "checkout", "--", ".", cwd=project)
     sh("dvc", "checkout", "--force", cwd=project)
 
 
 def test_queued_experiments_in_parallel_lose_no_run(project):
     for name, epochs in (("q-three", 3), ("q-five", 5)):
-        sh("dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.ex3.epochs={epochs}", cwd=project)
+        sh("dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.ex3.epochs={epochs}",
+           cwd=project)
     sh("dvc", "queue", "start", "-j", "2", cwd=project)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         status = sh("dvc", "queue", "status", cwd=project).stdout
         if not re.search(r"\b(Running|Queued)\b", status):
             break
-        time.sleep(5)
+        time.sleep(3)
     else:
         pytest.fail(f"queue did not finish:\n{status}")
     assert status.count("Success") == 2, status
-    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("lstm-overfit")
+    c, exp = client(project)
     for name, epochs in (("q-three", 3), ("q-five", 5)):
-        runs = client.search_runs([exp.experiment_id], f"tags.DVC_EXP_NAME = '{name}'", max_results=100)
-        # ex3: 3 variants x (parent + 2 seeds), plus the claims report
-        assert len(runs) == 10, [r.info.run_name for r in runs]
+        runs = c.search_runs([exp], f"tags.DVC_EXP_NAME = '{name}'", max_results=100)
+        # ex3: parent + 2 seeds, plus the claims report
+        assert len(runs) == 4, [r.info.run_name for r in runs]
         assert {r.info.status for r in runs} == {"FINISHED"}
         seed0 = next(r for r in runs if r.info.run_name == "ex3/baseline/seed0")
-        assert seed0.data.params["epochs"] == str(epochs)
+        assert seed0.data.params["max_epochs"] == str(epochs)
     assert not list((project / ".dvc/tmp/exps").glob("**/mlflow.db"))
+
+
+def readme_exp_show_commands() -> list[tuple[str, str]]:
+    """(command, what it promises) for every `dvc exp show` line in the README's code blocks."""
+    text = (ROOT / "README.md").read_text()
+    found = re.findall(r"^(dvc exp show[^#\n]*?)\s*#\s*(.+)$", text, flags=re.M)
+    assert found, "the README shows no dvc exp show command"
+    return [(cmd.strip(), promise.strip()) for cmd, promise in found]
+
+
+def in_terminal(args: list[str], cwd: Path, columns: int = 160) -> str:
+    """Run a command as a user's terminal would: stdout a terminal `columns` wide, DVC's pager
+    set to `cat`. Returns what the terminal shows, colours stripped, each line cut at the
+    terminal's width (what `less -S` shows before one scrolls right)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", DVC_PAGER="cat",
+               COLUMNS=str(columns), TERM="xterm")
+    proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    return "\n".join(line[:columns] for line in text.replace("\r", "").splitlines())
+
+
+def rows(screen: str) -> dict[str, str]:
+    """Each table row by its experiment: the workspace, the baseline commit, each experiment."""
+    out = {}
+    for line in screen.splitlines():
+        m = re.match(r"\s*(?:[├└]── \w+ \[([\w-]+)\]|(workspace|main))\s", line)
+        if m:
+            out[m.group(1) or m.group(2)] = line
+    return out
+
+
+def test_exp_show_commands_of_the_readme_show_what_they_promise(project):
+    """Every `dvc exp show` line of the README, run as in a 160-column terminal: the default
+    shows each claim's verdict, in full, for the workspace and every experiment; the numbers
+    recipe shows one claim's budget verdict and its numbers."""
+    import shlex
+
+    verdicts = json.loads((project / "metrics/verdicts.json").read_text())
+    claims = json.loads((project / "metrics/claims.json").read_text())
+    commands = dict(readme_exp_show_commands())
+    assert "dvc exp show" in commands
+    for cmd, promise in commands.items():
+        screen = in_terminal(shlex.split(cmd), project)
+        header = screen.splitlines()[1]
+        table = rows(screen)
+        assert {"workspace", "main", "e2e-ex1", "e2e-strength"} <= set(table), screen
+        if cmd == "dvc exp show":
+            assert "one column per claim" in promise
+            assert re.findall(r"\bC\d\b", header) == list(verdicts), screen
+            for claim, verdict in verdicts.items():
+                assert verdict in table["workspace"], (claim, screen)
+            for name in ("e2e-ex1", "e2e-strength"):
+                assert len(re.findall(r"\b(supported|refuted|partial|mixed|undecided)\b",
+                                      table[name])) == len(verdicts), screen
+        else:
+            claim, part = re.search(r"\^(C\d)\\\.(\w+)", cmd).groups()
+            assert claim in promise
+            assert f"{claim}.{part}.verdict" in header.replace(" ", "") or "verdict" in header, screen
+            assert claims[claim][part]["verdict"] in table["workspace"], screen
+            number = next(k for k in claims[claim][part] if k not in
+                          ("verdict", "margin", "fragile", "seeds", "says"))
+            assert number in header or number[:10] in screen, screen
+            assert "…" not in table["workspace"], screen
+
+
+def test_plots_diff_compares_learning_curves_across_experiments(project):
+    out = sh("dvc", "plots", "diff", "HEAD", "e2e-ex1", "--json", cwd=project).stdout
+    data = json.loads(out)
+    text = json.dumps(data)
+    assert "plots/curves/ex1/baseline.csv" in text and "e2e-ex1" in text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
+
+
+def test_mlflow_server_shows_parents_with_metrics_and_curves(project):
+    """What `mlflow ui` reads, through the server's REST API: the experiment lists the parent
+    runs with their metrics, and a parent's curve has a point at every measured epoch."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}", "--workers", "1"],
+        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                exp = _get(f"{api}/experiments/get-by-name?experiment_name=lstm-overfit")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("mlflow server did not start")
+                time.sleep(1)
+        exp_id = exp["experiment"]["experiment_id"]
+        found = _post(f"{api}/runs/search", {
+            "experiment_ids": [exp_id], "max_results": 500,
+            "filter": "attributes.run_name = 'ex1_small/baseline'"})["runs"]
+        parent = found[0]
+        tags = {t["key"]: t["value"] for t in parent["data"]["tags"]}
+        assert "mlflow.parentRunId" not in tags
+        metrics = {m["key"] for m in parent["data"]["metrics"]}
+        assert {"train_frac_mean", "val_ratio_mean", "memorized_epoch_mean"} & metrics
+        history = _get(f"{api}/metrics/get-history?run_id={parent['info']['run_id']}"
+                       "&metric_key=train_frac_mean")["metrics"]
+        assert len(history) > 2
+        assert sorted(m["step"] for m in history) == [m["step"] for m in history]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

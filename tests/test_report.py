@@ -1,48 +1,52 @@
+"""The report: every claim with its setting, numbers and figures, true to params."""
+
 from __future__ import annotations
 
-from lstm_overfit.claims import judge_all
+import json
+import re
+
+from lstm_overfit.catalogue import CLAIMS, headline
 from lstm_overfit.params import parse_params
-from lstm_overfit.report import curves_figure, memorization_figure, render_markdown, sweep_figure, why
-from test_claims import memorizes, record, run
+from lstm_overfit.report import README_SECTION, figure_names, render
+from records import claim_results
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
-def _fixture(repo_params):
-    t = parse_params(repo_params).claims
-    t = type(t)(**{**t.__dict__, "article_epoch": 2})
-    flat = lambda e: 1.0  # noqa: E731
-    names = ("ex1", "ex2", "ex3", "ex3_seq20", "sine", "sine_small", "stocks")
-    results = {n: record(n, [run(v, s, 10, memorizes if s else flat, flat, 0.01 if "sine" in n else 1)
-                             for v in ("baseline", "dropout", "l2") for s in (0, 1)],
-                         noise_var=0.01 if "sine" in n else None) for n in names}
-    sweep = {"steps": 10, "epochs": 2, "sizes": {
-        n: {"record": record(f"n{n}", [run("baseline", s, 10, memorizes, flat) for s in (0, 1)]),
-            "equal_steps": 10, "equal_epochs": 2} for n in ("8", "16")}}
-    return t, results, sweep
+def claims_json(results, p) -> dict:
+    out = {}
+    for c in CLAIMS:
+        d = c.judge(results, p)
+        out[c.id] = {"verdict": headline(c, d), **{k: v.as_json() for k, v in d.items()}}
+    return json.loads(json.dumps(out))
 
 
-def test_markdown_explains_every_claim_with_numbers(repo_params):
-    t, results, sweep = _fixture(repo_params)
-    claims = judge_all(results, sweep, t)
-    md = render_markdown(claims, results, t)
-    for claim in claims:
-        assert f"## {claim}" in md
-    assert "| C1 | long (epoch 10) | **mixed** | 1/1/0 |" in md
-    assert "The seeds disagree (1 supported, 1 refuted, 0 inconclusive)" in md
-    assert "train_frac = " in md and "![curves_ex1.png](figures/curves_ex1.png)" in md
+def test_report_explains_every_claim_with_its_figures(repo_params):
+    p = parse_params(repo_params)
+    results = claim_results(p)
+    text = render(claims_json(results, p), results, p)
+    for c in CLAIMS:
+        assert f"## {c.id}: " in text
+        assert c.setting(p) in text
+    for name in figure_names():
+        assert f"(figures/{name}.png)" in text
+    assert "memorized_epoch = " in text and "Margin to the nearest threshold" in text
+    assert "| ex1 | baseline | 100 |" in text  # the capacity table
 
 
-def test_why_names_the_reason(repo_params):
-    t, _, _ = _fixture(repo_params)
-    assert "dropout" in why("C2", {"verdict": "refuted"}, t)
-    assert "nothing" in why("C5", {"verdict": "inconclusive"}, t)
+def test_report_follows_a_param_change(repo_params):
+    raw = json.loads(json.dumps(repo_params, default=str))
+    raw["model"]["dropout_rate"] = 0.3
+    raw["memorization"]["stop_frac"] = 0.05
+    p = parse_params(raw)
+    results = claim_results(p)
+    text = render(claims_json(results, p), results, p)
+    assert "the verdict at 0.3" in text and "`noise_frac` <= 0.05" in text
+    assert "Dropout(0.5)" not in text
 
 
-def test_figures_are_written_and_reproducible(tmp_path, repo_params):
-    t, results, sweep = _fixture(repo_params)
-    for i in (1, 2):
-        curves_figure(results["ex2"], tmp_path / f"c{i}.png")
-        memorization_figure(results, sweep, tmp_path / f"m{i}.png")
-        sweep_figure(sweep, t, tmp_path / f"s{i}.png")
-    for stem in "cms":
-        a, b = (tmp_path / f"{stem}1.png").read_bytes(), (tmp_path / f"{stem}2.png").read_bytes()
-        assert a[:8] == b"\x89PNG\r\n\x1a\n" and a == b
+def test_the_readme_section_the_report_cites_exists():
+    anchor = README_SECTION.split("#", 1)[1]
+    headings = re.findall(r"^#+ (.+)$", (ROOT / "README.md").read_text(), flags=re.M)
+    slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+    assert anchor in slugs

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from lstm_overfit.errors import StageError
-from lstm_overfit.params import StocksParams
-from lstm_overfit.pull_stocks import pull
+from lstm_overfit.params import Stocks
 from lstm_overfit.stocks import (
     TIDY_COLUMNS,
     download_yfinance,
     log_returns,
     prepare,
+    pull,
     read_snapshot,
     ticker_file,
     windows,
@@ -51,10 +51,10 @@ class FakeDownload:
         return self.result
 
 
-def stock_params(**kw) -> StocksParams:
+def stock_params(**kw) -> Stocks:
     base = dict(source="snapshot", tickers=("AAA",), start=D(2020, 1, 1), end=D(2020, 2, 11),
                 price="adj_close", fallback="none", lookback=3, horizon=1, train_fraction=0.5)
-    return StocksParams(**{**base, **kw})
+    return Stocks(**{**base, **kw})
 
 
 @pytest.fixture

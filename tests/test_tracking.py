@@ -55,22 +55,47 @@ def test_parent_child_runs_params_metrics_tags_and_artifacts(tmp_path, env):
     assert parent.data.metrics["train_frac_mean"] == 0.4
 
 
-def test_keras_model_is_logged_in_the_keras_flavour(tmp_path, env):
-    import mlflow
-    import numpy as np
+SIGTERM_STAGE = """
+import os, sys, time
+from lstm_overfit.cli import _interrupt
+from lstm_overfit.tracking import Tracker, tracked
+import signal
+signal.signal(signal.SIGTERM, _interrupt)
+tracker = Tracker("exp-term", os.environ)
+tracker.connect()
+with tracked(tracker):
+    group = tracker.start("toy/baseline", [0], {})
+    print(group.parent, group.children[0], flush=True)
+    time.sleep(60)
+"""
 
-    from lstm_overfit.training import ModelSpec, RunSpec, build_model
 
-    model = build_model((3, 1), ModelSpec(2, 0.5, 0.0), [RunSpec("baseline", 0)])
-    tracker = Tracker("exp-m", env)
+def test_sigterm_ends_the_runs_killed(env):
+    """DVC and CI stop a stage with SIGTERM: its MLflow runs end KILLED, not RUNNING."""
+    import signal
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_STAGE], env={**clean, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent, child = proc.stdout.readline().split()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode != 0
+    client = MlflowClient(tracking_uri=tracking_uri({}, project_root(env)))
+    assert client.get_run(parent).info.status == "KILLED"
+    assert client.get_run(child).info.status == "KILLED"
+
+
+def test_values_and_tags_reach_the_run(tmp_path, env):
+    tracker = Tracker("exp-v", env)
     tracker.connect()
-    x = np.zeros((2, 3, 1), np.float32)
     with tracked(tracker):
-        group = tracker.start("toy/baseline", [0], {})
-        tracker.log_keras_model(group.children[0], model, x)
-    mlflow.set_tracking_uri(tracker.uri)
-    loaded = mlflow.keras.load_model(f"runs:/{group.children[0]}/model")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+        group = tracker.start("toy/baseline", [], {})
+        tracker.log(group.parent, values={"memorized_epoch": 12.0, "half_epoch": None})
+        tracker.set_tags(group.parent, {"outcome": "memorized"})
+    run = MlflowClient(tracking_uri=tracker.uri).get_run(group.parent)
+    assert run.data.metrics == {"memorized_epoch": 12.0}
+    assert run.data.tags["outcome"] == "memorized"
 
 
 @pytest.mark.parametrize(("exc", "status"), [(RuntimeError("boom"), "FAILED"),

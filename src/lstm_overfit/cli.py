@@ -1,27 +1,37 @@
-"""What every stage's entry point shares: one-line errors and clean interruption."""
+"""What every stage's entry point shares: finding the stage, one-line errors, clean interruption."""
 
 from __future__ import annotations
 
-import os
+import importlib
+import pkgutil
 import signal
 import sys
-from collections.abc import Callable
 
+from lstm_overfit import stages
 from lstm_overfit.errors import StageError
+
+
+def stage_names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(stages.__path__))
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
-    """Run a stage's main; turn a StageError into one line on stderr and exit code 2."""
-    # DVC and CI stop a stage with SIGTERM: treat it like Ctrl-C so MLflow runs end KILLED.
+def run_stage(argv: list[str]) -> int:
+    """Run `<stage> [args]`: the stage module's main(args). A StageError becomes one line on
+    stderr and exit code 2; SIGTERM (how DVC and CI stop a stage) is treated like Ctrl-C, so
+    MLflow runs end KILLED."""
+    names = stage_names()
+    if not argv or argv[0] not in names:
+        print(f"usage: python -m lstm_overfit <stage> [args]; stages: {', '.join(names)}",
+              file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _interrupt)
-    # TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) would bury the stage's output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    module = importlib.import_module(f"{stages.__name__}.{argv[0]}")
     try:
-        main(argv)
+        module.main(argv[1:])
     except StageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

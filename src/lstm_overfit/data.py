@@ -21,18 +21,21 @@ INFO_FILE = "info.json"
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and held-out arrays: x is (n, steps, features), y is (n, 1), float32."""
+    """Training and held-out arrays: x is (n, steps, features) float32, or (n, steps) int32
+    token ids for a text classifier (0 pads); y is (n, 1) float32."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
     noise_var: float | None = None  # the generator's irreducible error, where it has one
+    vocab: int = 0  # token ids are below this (a text classifier's Embedding input_dim)
 
     def __post_init__(self) -> None:
+        tokens = self.x_train.dtype.kind == "i"
         for name in ARRAYS:
             a = getattr(self, name)
-            want = 3 if name.startswith("x") else 2
+            want = 2 if tokens or name.startswith("y") else 3
             if a.ndim != want or not np.isfinite(a).all():
                 raise ValueError(f"{name}: expected a finite {want}-d array, got shape {a.shape}")
         if len(self.x_train) != len(self.y_train) or len(self.x_val) != len(self.y_val):
@@ -89,7 +92,7 @@ def save_dataset(ds: Dataset, folder: Path) -> None:
     for name in ARRAYS:
         np.save(folder / f"{name}.npy", getattr(ds, name), allow_pickle=False)
     with open(folder / INFO_FILE, "w", encoding="utf-8") as f:
-        json.dump({"noise_var": ds.noise_var}, f, indent=2)
+        json.dump({"noise_var": ds.noise_var, "vocab": ds.vocab}, f, indent=2)
         f.write("\n")
 
 
@@ -98,7 +101,7 @@ def load_dataset(folder: Path) -> Dataset:
     arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
     with open(folder / INFO_FILE, encoding="utf-8") as f:
         info = json.load(f)
-    return Dataset(**arrays, noise_var=info["noise_var"])
+    return Dataset(**arrays, noise_var=info["noise_var"], vocab=info.get("vocab", 0))
 
 
 def dataset_hash(ds: Dataset) -> str:

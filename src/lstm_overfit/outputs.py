@@ -59,3 +59,13 @@ def write_json(path: Path, obj: object, sort_keys: bool = True) -> None:
 def read_json(path: Path) -> object:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def write_csv(path: Path, rows: list[dict[str, object]], columns: tuple[str, ...] = ()) -> None:
+    """Rows of equal keys as CSV with a header: `columns`, else the first row's keys."""
+    import csv
+
+    with atomic_file(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns or rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ import pandas as pd
 
 from lstm_overfit.data import Dataset
 from lstm_overfit.errors import StageError
-from lstm_overfit.params import TICKER_PATTERN, StocksParams
+from lstm_overfit.params import TICKER_PATTERN, Stocks
 
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 TIDY_COLUMNS = ("date", "ticker", *PRICE_FIELDS, "volume")
@@ -28,7 +30,7 @@ YAHOO_NAMES = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
 
 def ticker_file(folder: Path, ticker: str) -> Path:
     """The snapshot file of a ticker; refuses names that could leave `folder`."""
-    if not TICKER_PATTERN.match(ticker) or ticker in {".", ".."}:
+    if not re.match(TICKER_PATTERN, ticker) or ticker in {".", ".."}:
         raise StageError(f"ticker {ticker!r}: only A-Z a-z 0-9 . ^ = - are allowed")
     path = folder / f"{ticker}.csv"
     if path.resolve().parent != folder.resolve():
@@ -157,8 +159,9 @@ def windows(series: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray
     Built with Keras' `timeseries_dataset_from_array`; the target is `horizon` steps after the
     window's last input.
     """
-    import keras
+    from lstm_overfit.runtime import import_keras
 
+    keras = import_keras()
     n = len(series) - lookback - horizon + 1
     if n <= 0:
         return (np.empty((0, lookback, 1), np.float64), np.empty((0, 1), np.float64))
@@ -169,7 +172,7 @@ def windows(series: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray
     return np.asarray(x)[..., None], np.asarray(y)[:, None]
 
 
-def prepare(prices: pd.DataFrame, p: StocksParams) -> tuple[Dataset, Scaler]:
+def prepare(prices: pd.DataFrame, p: Stocks) -> tuple[Dataset, Scaler]:
     """Per ticker: log returns, split by time (train first), windows inside each part;
     then standardize everything with the training part's mean and spread."""
     column = p.price
@@ -203,3 +206,26 @@ def prepare(prices: pd.DataFrame, p: StocksParams) -> tuple[Dataset, Scaler]:
 
     (x_train, y_train), (x_val, y_val) = stack("train"), stack("val")
     return Dataset(x_train, y_train, x_val, y_val), scaler
+
+
+def pull(p: Stocks, snapshot: Path, download: Downloader | None
+         ) -> tuple[pd.DataFrame, dict]:
+    """The prices and their metadata; with `fallback: snapshot` a failed yfinance pull reads
+    the snapshot instead and says so in the metadata."""
+    source, warning = p.source, None
+    if p.source == "yfinance":
+        try:
+            prices = download_yfinance(download, p.tickers, p.start, p.end)
+        except StageError as exc:
+            if p.fallback != "snapshot":
+                raise
+            source, warning = "snapshot", f"yfinance failed, used the snapshot: {exc}"
+            print(f"warning: {warning}", file=sys.stderr)
+    if source == "snapshot":
+        prices = read_snapshot(snapshot, p.tickers, p.start, p.end)
+    meta = {"source": source, "requested_source": p.source, "tickers": list(p.tickers),
+            "start": p.start.isoformat(), "end": p.end.isoformat(), "rows": len(prices),
+            "first_date": prices["date"].min(), "last_date": prices["date"].max(),
+            "sha256": table_hash(prices), "warning": warning}
+    return prices, meta
+

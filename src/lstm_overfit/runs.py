@@ -1,0 +1,346 @@
+"""The runs library: train groups of runs with the engine and record them.
+
+A group is one dataset and one variant at one strength, trained once per seed; MLflow shows it
+as a parent run with a child run per seed. `train_groups` trains every group of a stage at
+once (so the cores stay busy), shows live progress, streams metric histories to MLflow while
+training runs (children: every measurement; parents: seed mean and spread), and returns the
+results records. `save_models` writes each run's Keras model.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lstm_overfit.data import Dataset, dataset_hash
+from lstm_overfit.engine import (
+    WEIGHT_NAMES,
+    Event,
+    History,
+    Job,
+    Network,
+    RunSpec,
+    Schedule,
+    steps_per_epoch,
+    train_all,
+)
+from lstm_overfit.figures import learning_curve
+from lstm_overfit.measure import (
+    eval_epochs,
+    mean_baseline_bce,
+    mean_baseline_mse,
+    spread,
+    stop_threshold,
+    target_var,
+)
+from lstm_overfit.outputs import atomic_dir
+from lstm_overfit.params import Memorization, Params, Train
+from lstm_overfit.progress import Progress
+from lstm_overfit.records import DatasetRecord, RunRecord
+from lstm_overfit.summary import group_label, run_numbers
+from lstm_overfit.tracking import LiveLog, RunGroup, Tracker
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every training stage shares: batch size, the article's epochs (measured in every
+    run, none stops before), and the memorization rule (when to stop, how to measure)."""
+
+    batch_size: int
+    article_epochs: int
+    memorization: Memorization
+
+    @classmethod
+    def of(cls, p: Params) -> Budget:
+        return cls(p.base.batch_size, p.base.article_epochs, p.memorization)
+
+
+def network(t: Train, data: Dataset) -> Network:
+    """The article's model for a dataset: a text classifier on token ids (Embedding of
+    `t.embed_dim`), else a regressor on the data's features."""
+    if data.vocab:
+        return Network(t.units, t.embed_dim or 0, "classification", data.vocab)
+    return Network(t.units, data.x_train.shape[2])
+
+
+@dataclass(frozen=True)
+class Group:
+    """One dataset, one variant at one strength, once per seed. `source` says where the
+    data came from (MLflow's dataset source)."""
+
+    name: str
+    data: Dataset
+    network: Network
+    variant: str
+    seeds: tuple[int, ...]
+    epochs: int
+    source: str
+    noise_var: float | None = None
+    dropout: float = 0.0
+    l2: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{group_label(self.runs()[0])}"
+
+    def runs(self) -> list[RunSpec]:
+        return [RunSpec(self.variant, s, self.dropout, self.l2) for s in self.seeds]
+
+    def train_var(self) -> float:
+        return target_var(self.data.y_train)
+
+    def noise_floor(self) -> float:
+        return self.noise_var if self.noise_var is not None else self.train_var()
+
+    def schedule(self, budget: Budget) -> Schedule:
+        m = budget.memorization
+        stop = (stop_threshold(self.noise_floor(), m)
+                if self.network.task == "regression" else None)
+        return Schedule(self.epochs, eval_epochs(self.epochs, budget.article_epochs, m),
+                        min(budget.article_epochs, self.epochs), stop)
+
+
+def run_params(g: Group, budget: Budget) -> dict[str, object]:
+    """What shaped a run, as MLflow params."""
+    x = g.data.x_train
+    out: dict[str, object] = {
+        "dataset": g.name, "n_train": len(x), "n_val": len(g.data.x_val), "seq_len": x.shape[1],
+        "features": g.network.features, "units": g.network.units, "variant": g.variant,
+        "max_epochs": g.epochs, "batch_size": budget.batch_size, "optimizer": "adam",
+        "loss": "binary_crossentropy" if g.network.task == "classification" else "mse",
+        "stop_frac": budget.memorization.stop_frac,
+    }
+    if g.network.vocab:
+        out["vocab"] = g.network.vocab
+    if g.variant == "dropout":
+        out["dropout_rate"] = g.dropout
+    if g.variant == "l2":
+        out["l2"] = g.l2
+    return out
+
+
+def mlflow_datasets(g: Group, digest: str) -> list[tuple[str, object]]:
+    """The training and validation sets as MLflow datasets (name, digest, source)."""
+    from mlflow.data import from_numpy
+
+    with warnings.catch_warnings():
+        # MLflow registers the local-path source twice and warns that either would do.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        return [(ctx, from_numpy(x, targets=y, source=g.source, name=f"{g.name}-{ctx}",
+                                 digest=digest[:16]))
+                for ctx, x, y in (("training", g.data.x_train, g.data.y_train),
+                                  ("validation", g.data.x_val, g.data.y_val))]
+
+
+class LiveRecorder:
+    """The engine's `on_event`: progress on the terminal and metric points into MLflow.
+
+    A child gets its training loss at every epoch and its measurements at every measured
+    epoch; a parent gets the seed mean and spread of each measurement once every seed has
+    passed that epoch (a seed that stopped, having memorized, counts with its last value)."""
+
+    def __init__(self, groups: list[Group], jobs: list[Job], mlflow: list[RunGroup],
+                 live: LiveLog, progress: Progress) -> None:
+        self.groups, self.jobs, self.mlflow = groups, jobs, mlflow
+        self.live, self.progress = live, progress
+        self.group_of = {}
+        for gi, g in enumerate(groups):
+            for s in g.seeds:
+                self.group_of[(g.label, s)] = gi
+        self.seen: dict[int, dict[int, list[tuple[int, dict[str, float]]]]] = {
+            gi: {s: [] for s in g.seeds} for gi, g in enumerate(groups)}
+        self.finished: dict[int, set[int]] = {gi: set() for gi in range(len(groups))}
+        self.emitted: dict[int, int] = dict.fromkeys(range(len(groups)), 0)
+        self.latest: dict[str, float] = {}
+        self.scale = [(g.train_var(), _baseline_error(g), g.noise_floor()) for g in groups]
+
+    def values(self, gi: int, ev: Event) -> dict[str, float]:
+        m = ev.measurement
+        assert m is not None
+        if self.groups[gi].network.task == "classification":
+            return {"train_bce": m.train_error, "val_bce": m.val_error,
+                    "train_acc": m.train_acc or 0.0, "val_acc": m.val_acc or 0.0}
+        var, base, floor = self.scale[gi]
+        return {"train_mse": m.train_error, "val_mse": m.val_error,
+                "train_frac": m.train_error / var, "val_ratio": m.val_error / base,
+                "noise_frac": m.train_error / floor, "gap": m.val_error - m.train_error}
+
+    def __call__(self, ev: Event) -> None:
+        job = self.jobs[ev.index]
+        gi = self.group_of[(job.key, job.run.seed)]
+        seed, group = job.run.seed, self.mlflow[gi]
+        first = ev.epoch - len(ev.losses) + 1
+        series: dict[str, list[tuple[int, float]]] = {
+            "fit_loss": list(zip(range(first, ev.epoch + 1), ev.losses, strict=True))}
+        if ev.measurement is not None:
+            vals = self.values(gi, ev)
+            self.seen[gi][seed].append((ev.epoch, vals))
+            for key, v in vals.items():
+                series[key] = [(ev.epoch, v)]
+        if ev.done:
+            self.finished[gi].add(seed)
+        self.live.add(group.children[seed], series)
+        self._parent(gi)
+        self.live.flush()
+        self.progress.update(ev.index, ev.epoch, job.schedule.epochs, ev.done, self.latest)
+
+    def _parent(self, gi: int) -> None:
+        seen, done = self.seen[gi], self.finished[gi]
+        epochs = sorted({e for runs in seen.values() for e, _ in runs})
+        series: dict[str, list[tuple[int, float]]] = {}
+        for e in epochs:
+            if e <= self.emitted[gi]:
+                continue
+            rows = []
+            for s, runs in seen.items():
+                at = [v for ep, v in runs if ep <= e]
+                reached = runs and runs[-1][0] >= e
+                if not (reached or (s in done and at)):
+                    return self._send(gi, series)
+                rows.append(next(v for ep, v in reversed(runs) if ep <= e))
+            for key in rows[0]:
+                mean, std = spread(r[key] for r in rows)
+                series.setdefault(f"{key}_mean", []).append((e, mean))
+                series.setdefault(f"{key}_std", []).append((e, std))
+            self.emitted[gi] = e
+            frac = "train_frac_mean" if "train_frac_mean" in series else "val_bce_mean"
+            self.latest[self.groups[gi].label.split("/", 1)[1]] = series[frac][-1][1]
+        self._send(gi, series)
+
+    def _send(self, gi: int, series: dict[str, list[tuple[int, float]]]) -> None:
+        if series:
+            self.live.add(self.mlflow[gi].parent, series)
+
+
+def _baseline_error(g: Group) -> float:
+    if g.network.task == "classification":
+        return mean_baseline_bce(g.data.y_train, g.data.y_val)
+    return mean_baseline_mse(g.data.y_train, g.data.y_val)
+
+
+def record(g: Group, histories: list[History], budget: Budget, digest: str) -> DatasetRecord:
+    """The results record of one group's runs."""
+    x = g.data.x_train
+    runs = []
+    for h in histories:
+        ms = h.measurements
+        classifier = g.network.task == "classification"
+        runs.append(RunRecord(
+            variant=g.variant, seed=h.job.run.seed, dropout=g.dropout, l2=g.l2,
+            loss=tuple(h.loss), epochs=tuple(m.epoch for m in ms),
+            train_error=tuple(m.train_error for m in ms), val_error=tuple(m.val_error for m in ms),
+            train_acc=tuple(m.train_acc for m in ms) if classifier else None,
+            val_acc=tuple(m.val_acc for m in ms) if classifier else None,
+            stopped_early=h.stopped_early))
+    return DatasetRecord(
+        dataset=g.name, task=g.network.task, n_train=len(x), n_val=len(g.data.x_val),
+        seq_len=x.shape[1], features=g.network.features, units=g.network.units,
+        vocab=g.network.vocab, weight_count=g.network.weight_count(),
+        batch_size=budget.batch_size, steps_per_epoch=steps_per_epoch(len(x), budget.batch_size),
+        epochs=g.epochs, train_var=g.train_var(), baseline_val_error=_baseline_error(g),
+        noise_var=g.noise_var, data_sha256=digest, runs=tuple(runs))
+
+
+def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: str,
+                 entry_point: str) -> tuple[list[DatasetRecord], list[list[History]]]:
+    """Train every group's runs at once, inside their MLflow runs; return one results record
+    per group and the runs' histories (with their trained weights), group by group."""
+    digests = [dataset_hash(g.data) for g in groups]
+    mlflow_groups = []
+    for g, digest in zip(groups, digests, strict=True):
+        rg = tracker.start(g.label, list(g.seeds),
+                           {"dataset": g.name, "variant": g.variant, "data_sha256": digest},
+                           entry_point=entry_point)
+        params = run_params(g, budget)
+        tracker.log(rg.parent, params={**params, "seeds": ",".join(map(str, g.seeds))})
+        for seed, child in rg.children.items():
+            tracker.log(child, params={**params, "seed": seed})
+        tracker.log_datasets([rg.parent, *rg.children.values()], mlflow_datasets(g, digest))
+        mlflow_groups.append(rg)
+    jobs = [Job(g.label, g.data, g.network, run, g.schedule(budget), budget.batch_size)
+            for g in groups for run in g.runs()]
+    live = LiveLog(tracker)
+    progress = Progress(label, len(jobs), sum(j.schedule.epochs for j in jobs))
+    histories = train_all(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
+    live.flush(force=True)
+    records, by_group, i = [], [], 0
+    for g, rg, digest in zip(groups, mlflow_groups, digests, strict=True):
+        hs = histories[i:i + len(g.seeds)]
+        i += len(g.seeds)
+        rec = record(g, hs, budget, digest)
+        record_finished(tracker, rg, g, rec, hs, budget)
+        records.append(rec)
+        by_group.append(hs)
+    return records, by_group
+
+
+def record_finished(tracker: Tracker, rg: RunGroup, g: Group, rec: DatasetRecord,
+                    histories: list[History], budget: Budget) -> None:
+    """After training: each run's process numbers and its model in MLflow's Keras flavour;
+    the parent's seed means and a learning-curve figure of all seeds."""
+    m, article = budget.memorization, budget.article_epochs
+    numbers = {run.seed: run_numbers(rec, run, m, article) for run in rec.runs}
+    stop = m.stop_frac if rec.task == "regression" else None
+    example = g.data.x_val[:2]
+    with tempfile.TemporaryDirectory() as tmp:
+        for run, h in zip(rec.runs, histories, strict=True):
+            child = rg.children[run.seed]
+            tracker.log(child, values=numbers[run.seed])
+            tracker.set_tags(child, {"outcome": _outcome(numbers[run.seed])})
+            tracker.log_keras_model(child, keras_model(h.weights, g.network, h.job.run,
+                                                       g.data.x_train.shape[1:]), example)
+        # One picture of every seed on the parent; each child's curves are its metrics.
+        fig = Path(tmp) / "learning_curve.png"
+        learning_curve(rec, list(rec.runs), g.label, fig, stop)
+        parent_values = {}
+        for key in next(iter(numbers.values())):
+            vals = [n[key] for n in numbers.values() if n[key] is not None]
+            if vals:
+                parent_values[f"{key}_mean"], parent_values[f"{key}_std"] = spread(vals)
+        tracker.log(rg.parent, artifacts=[fig], values=parent_values)
+
+
+def _outcome(numbers: dict[str, float | None]) -> str:
+    if "memorized_epoch" not in numbers:
+        return "trained"
+    return "memorized" if numbers["memorized_epoch"] is not None else "not memorized"
+
+
+def keras_model(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
+                input_shape: tuple[int, ...]):
+    """The article's model as a plain Keras model holding one run's trained weights: what
+    `save_weights` and MLflow's Keras flavour store, and what anyone can load and call."""
+    from lstm_overfit.runtime import import_keras
+
+    keras = import_keras()
+    reg = keras.regularizers.L2(run.l2) if run.l2 else None
+    if network.vocab:
+        inp = keras.Input(shape=input_shape, dtype="int32")
+        x = keras.layers.Embedding(network.vocab, network.features, mask_zero=True)(inp)
+    else:
+        inp = keras.Input(shape=input_shape)
+        x = inp
+    h = keras.layers.LSTM(network.units, kernel_regularizer=reg, recurrent_regularizer=reg)(x)
+    if run.dropout:
+        h = keras.layers.Dropout(run.dropout)(h)
+    out = keras.layers.Dense(1, activation="sigmoid" if network.vocab else None)(h)
+    model = keras.Model(inp, out, name=run.name)
+    names = (("embedding",) if network.vocab else ()) + WEIGHT_NAMES
+    model.set_weights([weights[k] for k in names])
+    return model
+
+
+def save_models(groups: list[Group], histories: list[list[History]], folder: Path) -> None:
+    """Each run's trained Keras model as `<group>_seed<s>.weights.h5` (byte-reproducible;
+    `.keras` files carry a save date); `keras_model` rebuilds the architecture."""
+    with atomic_dir(folder) as tmp:
+        for g, hs in zip(groups, histories, strict=True):
+            for h in hs:
+                name = f"{group_label(h.job.run)}_seed{h.job.run.seed}"
+                keras_model(h.weights, g.network, h.job.run, g.data.x_train.shape[1:]) \
+                    .save_weights(tmp / f"{name}.weights.h5")
+

@@ -1,0 +1,108 @@
+"""The runs library end to end on tiny data: trained runs, their records, their MLflow runs
+(live curves, seed-mean parents, datasets, source) and their Keras models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from lstm_overfit.data import Dataset, load_dataset, random_split, save_dataset
+from lstm_overfit.engine import Network
+from lstm_overfit.params import Memorization
+from lstm_overfit.records import DatasetRecord
+from lstm_overfit.runs import Budget, Group, keras_model, network, save_models, train_groups
+from lstm_overfit.tracking import Tracker, tracked
+
+M = Memorization(stop_frac=0.1, half_frac=0.5, plateau=0.1, every_until=3, growth=1.5)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    x, y = random_split(24, 4, 2, 0)
+    xv, yv = random_split(12, 4, 2, 1)
+    save_dataset(Dataset(x, y, xv, yv), root / "toy")
+    data = load_dataset(root / "toy")
+    groups = [Group("toy", data, Network(5, 2), "baseline", (0, 1), 6, str(root / "toy")),
+              Group("toy", data, Network(5, 2), "dropout", (0, 1), 6, str(root / "toy"),
+                    dropout=0.5)]
+    env = {"DVC_ROOT": str(root), "DVC_EXP_NAME": "exp-toy", "DVC_STAGE": "train_baseline@toy"}
+    tracker = Tracker("runs-test", env)
+    tracker.connect()
+    with tracked(tracker):
+        records, histories = train_groups(groups, Budget(8, 2, M), tracker, "test", "lstm_overfit train")
+    save_models(groups, histories, root / "models")
+    return root, groups, records, histories, tracker
+
+
+def test_one_record_per_group_with_every_seed(trained):
+    _, groups, records, _, _ = trained
+    assert [r.dataset for r in records] == ["toy", "toy"]
+    assert isinstance(records[0], DatasetRecord)
+    assert [(r.variant, r.seed, r.dropout) for r in records[1].runs] == [("dropout", 0, 0.5),
+                                                                         ("dropout", 1, 0.5)]
+    run = records[0].runs[0]
+    assert len(run.loss) == run.epochs[-1] and records[0].steps_per_epoch == 3
+    assert records[0].weight_count == Network(5, 2).weight_count()
+
+
+def test_mlflow_holds_parents_children_curves_and_sources(trained):
+    _, _, records, _, tracker = trained
+    client = MlflowClient(tracking_uri=tracker.uri)
+    exp = client.get_experiment_by_name("runs-test")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id], max_results=100)}
+    assert {"toy/baseline", "toy/baseline/seed0", "toy/dropout0.5/seed1"} <= set(runs)
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    parent, child = runs["toy/baseline"], runs["toy/baseline/seed0"]
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert child.data.tags["mlflow.source.name"] == "lstm_overfit train"
+    assert child.data.tags["DVC_EXP_NAME"] == "exp-toy" and child.data.params["seed"] == "0"
+    assert len(client.get_metric_history(child.info.run_id, "fit_loss")) == len(records[0].runs[0].loss)
+    curve = client.get_metric_history(parent.info.run_id, "train_frac_mean")
+    assert len(curve) == len(records[0].runs[0].epochs) > 2
+    assert [m.step for m in curve] == list(records[0].runs[0].epochs)
+    assert "best_val_epoch_mean" in parent.data.metrics
+    assert {d.dataset.name for d in child.inputs.dataset_inputs} == {"toy-training", "toy-validation"}
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["learning_curve.png"]
+
+
+def test_each_child_logs_its_model_in_the_keras_flavour(trained):
+    import mlflow
+
+    _, groups, _, histories, tracker = trained
+    client = MlflowClient(tracking_uri=tracker.uri)
+    exp = client.get_experiment_by_name("runs-test")
+    (child,) = client.search_runs([exp.experiment_id], "attributes.run_name = 'toy/baseline/seed1'")
+    mlflow.set_tracking_uri(tracker.uri)
+    loaded = mlflow.keras.load_model(f"runs:/{child.info.run_id}/model")
+    h = histories[0][1]
+    model = keras_model(h.weights, groups[0].network, h.job.run, (4, 2))
+    x = groups[0].data.x_val
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_saved_models_are_the_trained_runs(trained):
+    root, groups, records, histories, _ = trained
+    from lstm_overfit.runtime import import_keras
+
+    import_keras()
+    h = histories[1][1]
+    model = keras_model(h.weights, groups[1].network, h.job.run, (4, 2))
+    fresh = keras_model({k: np.zeros_like(v) for k, v in h.weights.items()}, groups[1].network,
+                        h.job.run, (4, 2))
+    fresh.load_weights(root / "models" / "dropout0.5_seed1.weights.h5")
+    x = groups[1].data.x_val
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    err = float(np.mean((model.predict(x, verbose=0) - groups[1].data.y_val) ** 2))
+    assert err == pytest.approx(records[1].runs[1].val_error[-1], rel=1e-5)
+
+
+def test_network_follows_the_data():
+    from lstm_overfit.params import Train
+
+    x, y = random_split(4, 3, 2, 0)
+    assert network(Train(units=7, epochs=1), Dataset(x, y, x, y)) == Network(7, 2)
+    tok = np.ones((4, 3), np.int32)
+    net = network(Train(units=7, epochs=1, embed_dim=5), Dataset(tok, y, tok, y, vocab=9))
+    assert net == Network(7, 5, "classification", 9)
