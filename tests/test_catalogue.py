@@ -73,7 +73,7 @@ def test_claims_stage_writes_a_verdict_per_claim(tmp_path, params, repo_params):
     assert list(v) == [c.id for c in CLAIMS]
     c = json.loads(out.read_text())
     assert c["C1"]["long"]["memorized_epoch"] is not None
-    assert set(c["C8"]) == {"verdict", "overfits", "stable", "better"}
+    assert set(c["C8"]) == {"overfits", "stable", "better"}
 
 
 def test_claims_stage_names_the_claim_whose_results_are_missing(tmp_path, params, repo_params):

@@ -13,18 +13,19 @@ from records import claim_results
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
-def claims_json(results, p) -> dict:
-    out = {}
+def claims_json(results, p) -> tuple[dict, dict]:
+    verdicts, claims = {}, {}
     for c in CLAIMS:
         d = c.judge(results, p)
-        out[c.id] = {"verdict": headline(c, d), **{k: v.as_json() for k, v in d.items()}}
-    return json.loads(json.dumps(out))
+        verdicts[c.id] = headline(c, d)
+        claims[c.id] = {k: v.as_json() for k, v in d.items()}
+    return verdicts, json.loads(json.dumps(claims))
 
 
 def test_report_explains_every_claim_with_its_figures(repo_params):
     p = parse_params(repo_params)
     results = claim_results(p)
-    text = render(claims_json(results, p), results, p)
+    text = render(*claims_json(results, p), results, p)
     for c in CLAIMS:
         assert f"## {c.id}: " in text
         assert c.setting(p) in text
@@ -40,7 +41,7 @@ def test_report_follows_a_param_change(repo_params):
     raw["memorization"]["stop_frac"] = 0.05
     p = parse_params(raw)
     results = claim_results(p)
-    text = render(claims_json(results, p), results, p)
+    text = render(*claims_json(results, p), results, p)
     assert "the verdict at 0.3" in text and "`noise_frac` <= 0.05" in text
     assert "Dropout(0.5)" not in text
 

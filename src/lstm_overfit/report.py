@@ -44,11 +44,6 @@ def decision_line(budget: str, d: Mapping, p: Params) -> str:
             f"{numbers}.{margin}")
 
 
-def parts(claim: Mapping) -> dict[str, Mapping]:
-    """A claim's budgets or parts in claims.json: every entry but its verdict."""
-    return {k: v for k, v in claim.items() if k != "verdict"}
-
-
 def when(epochs: list[int | None], steps_per_epoch: int) -> str:
     """Seed-mean epoch (and optimizer step) a level was reached, and how many seeds did not."""
     done = [e for e in epochs if e is not None]
@@ -87,7 +82,8 @@ def memorization_table(results: Mapping[str, DatasetRecord], p: Params) -> list[
     return lines
 
 
-def render(claims: Mapping[str, Mapping], results: Mapping[str, DatasetRecord], p: Params) -> str:
+def render(verdicts: Mapping[str, str], claims: Mapping[str, Mapping],
+           results: Mapping[str, DatasetRecord], p: Params) -> str:
     """The report: a table of verdicts, then per claim the article's words, the setting, each
     budget's (or part's) verdict with its numbers and margin, and its figures."""
     lines = [
@@ -105,14 +101,13 @@ def render(claims: Mapping[str, Mapping], results: Mapping[str, DatasetRecord], 
     ]
     for claim in CLAIMS:
         c = claims[claim.id]
-        summary = "; ".join(f"{b}: {d['verdict']}" for b, d in parts(c).items())
-        fragile = ", ".join(b for b, d in parts(c).items() if d["fragile"]) or ""
-        lines.append(f"| {claim.id} | **{c['verdict']}** | {summary} | {fragile} |")
+        summary = "; ".join(f"{b}: {d['verdict']}" for b, d in c.items())
+        fragile = ", ".join(b for b, d in c.items() if d["fragile"]) or ""
+        lines.append(f"| {claim.id} | **{verdicts[claim.id]}** | {summary} | {fragile} |")
     for claim in CLAIMS:
-        c = claims[claim.id]
-        lines += ["", f"## {claim.id}: {c['verdict']}", "", f"> {claim.text}", "",
+        lines += ["", f"## {claim.id}: {verdicts[claim.id]}", "", f"> {claim.text}", "",
                   f"Setting: {claim.setting(p)}", ""]
-        lines += [decision_line(b, d, p) for b, d in parts(c).items()]
+        lines += [decision_line(b, d, p) for b, d in claims[claim.id].items()]
         lines += [""] + [f"![{f}](figures/{f}.png)" for f in claim.figures]
     lines += ["", "## Time to memorize, and capacity", "",
               "Seed means. Epochs are measured epochs (dense early, then every "

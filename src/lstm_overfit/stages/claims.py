@@ -29,7 +29,6 @@ def main(argv: list[str]) -> None:
             raise StageError(f"claim {claim.id} cannot be judged: missing results "
                              f"({exc.args[0]}); it reads {claim.reads(p)}") from None
         verdicts[claim.id] = headline(claim, decisions)
-        claims[claim.id] = {"verdict": verdicts[claim.id],
-                            **{part: d.as_json() for part, d in decisions.items()}}
+        claims[claim.id] = {part: d.as_json() for part, d in decisions.items()}
     write_json(args.out, claims, sort_keys=False)
     write_json(args.verdicts, verdicts, sort_keys=False)
