@@ -95,7 +95,7 @@ def test_regularizers_reach_only_their_own_stages():
     readers = {p: {n for n, s in st.items() if p in s.get("params", [])}
                for p in ("model.dropout_rate", "model.l2")}
     assert readers["model.dropout_rate"] == {"train_dropout@sentiment"}
-    assert readers["model.l2"] == set()  # no l2 training by default (variants.l2 is empty)
+    assert readers["model.l2"] == {"train_l2@sentiment"}
     for name in st:
         if name.startswith(("train_baseline", "curve", "sweep")):
             assert not any(str(p).startswith("model") for p in st[name].get("params", [])), name

@@ -75,3 +75,18 @@ def test_vocabulary_comes_from_training_sentences_only():
     assert data.x_val[0, :3].tolist() == [1, 1, vocab.index("film")]  # unseen words are 1
     assert data.x_train[1, 2:].tolist() == [0, 0]  # padding at the end
     assert data.vocab == len(vocab) and data.y_val.tolist() == [[1.0]]
+
+
+def test_prepare_sentiment_writes_the_same_bytes_twice(tmp_path, repo_params):
+    import yaml
+
+    from lstm_overfit.stages import prepare_sentiment
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(repo_params))
+    for out in ("a", "b"):
+        prepare_sentiment.main(["--data", str(SNAPSHOT), "--out", str(tmp_path / out),
+                                "--params", str(tmp_path / "params.yaml")])
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert {"x_train.npy", "vocabulary.txt", "split.tsv", "meta.json"} <= set(files)
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

@@ -43,7 +43,8 @@ def test_curve_rows_carry_a_stopped_seed_forward():
     assert rows[-1]["train_frac"] == pytest.approx((0.05 + 0.2) / 2)
     assert rows[-1]["step"] == 8 * 4
     assert set(rows[0]) == {"epoch", "step", "train_mse", "val_mse", "train_frac", "val_ratio",
-                            "fit_loss"}
+                            "gap", "fit_loss"}
+    assert rows[0]["gap"] == pytest.approx(rows[0]["val_mse"] - rows[0]["train_mse"])
 
 
 def test_sweep_metrics_and_rows():

@@ -6,13 +6,13 @@ regularizer strength curves. PNG bytes are reproducible (no timestamps, fixed dp
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lstm_overfit.measure import classifier_points, memorization_curve, points, process
 from lstm_overfit.params import Params
 from lstm_overfit.records import DatasetRecord, RunRecord
+from lstm_overfit.summary import curve_rows
 
 PNG_METADATA = {"Software": None}
 DPI = 90
@@ -109,14 +109,8 @@ def memorization(results: Results, p: Params, path: Path) -> None:
     names = [n for n, d in p.datasets.items() if d.kind == "random" and n in results]
     names += [f"sweep_n{n}" for n in p.sweep.sizes if f"sweep_n{n}" in results]
     for i, name in enumerate(names):
-        rec = results[name]
-        curves = [points(rec, r) for r in rec.select("baseline")]
-        epochs = sorted({q.epoch for c in curves for q in c})
-        means = []
-        for e in epochs:
-            vals = [next(q.train_frac for q in reversed(c) if q.epoch <= e) for c in curves]
-            means.append(math.fsum(vals) / len(vals))
-        ax.plot([e * rec.steps_per_epoch for e in epochs], means, color=f"C{i % 10}",
+        rows = curve_rows(results[name], results[name].select("baseline"))
+        ax.plot([r["step"] for r in rows], [r["train_frac"] for r in rows], color=f"C{i % 10}",
                 ls="-" if not name.startswith("sweep") else "--", label=name)
     ax.axhline(p.memorization.stop_frac, color="C3", ls=":", lw=1, label="memorized")
     ax.set_ylim(0, 2)  # an untrained start sits far above 1 and would flatten the rest

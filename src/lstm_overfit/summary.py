@@ -4,8 +4,8 @@ numbers) and plot rows (seed-mean learning curves)."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from lstm_overfit.engine import RunSpec
 from lstm_overfit.measure import (
     at,
     bits_memorized,
@@ -17,6 +17,9 @@ from lstm_overfit.measure import (
 )
 from lstm_overfit.params import Memorization
 from lstm_overfit.records import DatasetRecord, RunRecord
+
+if TYPE_CHECKING:  # a type only: summarizing results needs no engine
+    from lstm_overfit.engine import RunSpec
 
 
 def run_numbers(rec: DatasetRecord, run: RunRecord, m: Memorization,
@@ -91,14 +94,14 @@ def curve_rows(rec: DatasetRecord, runs: list[RunRecord]) -> list[dict[str, floa
     (memorized) keeps its last value. Columns for DVC plots, x: epoch; `fit_loss` is the
     training-mode loss model.fit reports, the rest are inference-mode measurements."""
     if rec.task == "classification":
-        series = [{e: (t, v, ta, va) for e, t, v, ta, va in
+        series = [{e: (t, v, ta, va, v - t) for e, t, v, ta, va in
                    zip(r.epochs, r.train_error, r.val_error, r.train_acc or (), r.val_acc or (),
                        strict=True)} for r in runs]
-        names = ("train_bce", "val_bce", "train_acc", "val_acc")
+        names = ("train_bce", "val_bce", "train_acc", "val_acc", "gap")
     else:
-        series = [{p.epoch: (p.train_mse, p.val_mse, p.train_frac, p.val_ratio)
+        series = [{p.epoch: (p.train_mse, p.val_mse, p.train_frac, p.val_ratio, p.gap)
                    for p in points(rec, r)} for r in runs]
-        names = ("train_mse", "val_mse", "train_frac", "val_ratio")
+        names = ("train_mse", "val_mse", "train_frac", "val_ratio", "gap")
     epochs = sorted(set().union(*series))
     rows = []
     for e in epochs:
