@@ -41,9 +41,9 @@ def wait_for(url: str, seconds: float) -> dict:
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 return json.load(r)
-        except OSError:
+        except OSError as err:
             if time.monotonic() > deadline:
-                raise SystemExit(f"error: mlflow server did not answer {url} within {seconds:.0f} s")
+                raise SystemExit(f"error: mlflow server did not answer {url} within {seconds:.0f} s") from err
             time.sleep(1)
 
 
