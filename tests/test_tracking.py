@@ -163,3 +163,24 @@ def test_logs_through_a_real_mlflow_server(tmp_path, env):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_experiment_created_by_a_parallel_stage_is_used_not_an_error(tmp_path, env, monkeypatch):
+    """Two queue workers on one tracking server: the other creates the experiment between this
+    stage's lookup and its create."""
+    from mlflow import MlflowClient as Client
+
+    other = Tracker("exp-race", env)
+    other.connect()
+    real_get = Client.get_experiment_by_name
+    calls = []
+
+    def first_sees_nothing(self, name):
+        calls.append(name)
+        return None if len(calls) == 1 else real_get(self, name)
+
+    monkeypatch.setattr(Client, "get_experiment_by_name", first_sees_nothing)
+    tracker = Tracker("exp-race", env)
+    tracker.connect()
+    assert tracker._experiment_id == other._experiment_id
+    assert len(calls) == 2

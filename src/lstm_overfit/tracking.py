@@ -26,8 +26,10 @@ from lstm_overfit.errors import StageError
 
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlruns"
-# Fail fast on an unreachable server instead of MLflow's minutes of retries.
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+# Fail fast on an unreachable server instead of MLflow's minutes of retries; and no
+# "View run at <url>" line per run on a tracking server (the progress line says enough).
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 FLUSH_SECONDS = 3.0  # how often live metrics reach the store: curves grow, the store is not flooded
 
@@ -103,13 +105,25 @@ class Tracker:
                     location = None
                     if self.uri.startswith("sqlite:"):
                         location = (self.root / ARTIFACT_DIR).as_uri()
-                    self._experiment_id = self._client.create_experiment(
-                        self.experiment, artifact_location=location)
+                    self._experiment_id = self._create_experiment(location)
                 else:
                     self._experiment_id = exp.experiment_id
         except Exception as exc:  # any failure here means: no store to record into
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StageError(f"MLflow tracking store {self.uri} is unreachable: {first}") from exc
+
+    def _create_experiment(self, location: str | None) -> str:
+        """Create the experiment; on a shared server another stage (a parallel queue worker)
+        may create it first, which is not an error."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._client.create_experiment(self.experiment, artifact_location=location)
+        except MlflowException:
+            exp = self._client.get_experiment_by_name(self.experiment)
+            if exp is None:
+                raise
+            return exp.experiment_id
 
     def base_tags(self, entry_point: str = "") -> dict[str, str]:
         """DVC's experiment and stage, and the code that ran: MLflow's Source column shows
