@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint bench screenshot
+.PHONY: repro test lint bench screenshot team-up team-down
 repro: $(VENV)/.installed
 	dvc repro
 
@@ -25,6 +25,14 @@ screenshot: $(VENV)/.installed
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	python tools/mlflow_screenshot.py
 
+# The team stack: PostgreSQL, an S3 server and `mlflow server` on loopback (README, "Team
+# setup"); `team-up` also points this clone's DVC remote `team` at it (.dvc/config.local).
+team-up: $(VENV)/.installed-team
+	python -m lstm_overfit.team up --project .
+
+team-down: $(VENV)/.installed-team
+	python -m lstm_overfit.team down
+
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -32,6 +40,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+$(VENV)/.installed-team: $(VENV)/.installed requirements-team.txt
+	$(BIN)/python -m pip install --quiet -r requirements-team.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-team.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@

@@ -1,0 +1,227 @@
+"""The team stack, end to end: a real PostgreSQL, a real S3 server (SeaweedFS) and a real
+`mlflow server` on loopback (`python -m lstm_overfit.team`), two clones of a project sharing a
+git remote, a DVC remote and the tracking server. Tiny params, a few stages; no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from conftest import copy_project, tiny_params
+from lstm_overfit.team import Layout, read_state, running
+
+pytestmark = pytest.mark.e2e
+TRAIN = "train_baseline@ex1"
+STACK_TTL = "900"  # the stack stops by itself even if this test process dies
+
+
+def sh(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
+       timeout: float = 600) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("MLFLOW_", "DVC_", "AWS_"))}
+    clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean['PATH']}"
+    proc = subprocess.run(list(args), cwd=cwd, env={**clean, **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def team(cmd: str, layout: Layout, cwd: Path, project: Path | None = None) -> dict[str, str]:
+    """`python -m lstm_overfit.team <cmd>`; for `up`, the settings it prints to export."""
+    args = [sys.executable, "-m", "lstm_overfit.team", cmd, "--dir", str(layout.root)]
+    if cmd == "up":
+        args += ["--ttl", STACK_TTL] + (["--project", str(project)] if project else [])
+    out = sh(*args, cwd=cwd, timeout=300)
+    return dict(re.findall(r"^export (\w+)=(\S+)$", out.stdout, flags=re.M))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    layout = Layout(tmp_path_factory.mktemp("team") / "stack")
+    env = team("up", layout, cwd=layout.root.parent)
+    yield layout, env
+    team("down", layout, cwd=layout.root.parent)
+
+
+@pytest.fixture(scope="module")
+def clones(tmp_path_factory, repo_params, stack):
+    """Clone A (made from the project, pushed to a shared bare git remote) and clone B (a
+    `git clone` of that remote), both pointed at the stack by `team up --project`."""
+    layout, env = stack
+    base = tmp_path_factory.mktemp("clones")
+    origin, a, b = base / "origin.git", base / "a", base / "b"
+    sh("git", "init", "-q", "--bare", "-b", "main", str(origin), cwd=base)
+    a.mkdir()
+    copy_project(a, tiny_params(repo_params))
+    sh("git", "init", "-q", "-b", "main", cwd=a)
+    for clone in (a,):
+        sh("git", "config", "user.email", "team@example.invalid", cwd=clone)
+        sh("git", "config", "user.name", "team", cwd=clone)
+    sh("dvc", "config", "core.analytics", "false", cwd=a)
+    sh("git", "add", "-A", cwd=a)
+    sh("git", "commit", "-qm", "tiny project", cwd=a)
+    sh("git", "remote", "add", "origin", str(origin), cwd=a)
+    sh("git", "push", "-q", "origin", "main", cwd=a)
+    sh("git", "clone", "-q", str(origin), str(b), cwd=base)
+    sh("git", "config", "user.email", "team@example.invalid", cwd=b)
+    sh("git", "config", "user.name", "team b", cwd=b)
+    for clone in (a, b):
+        assert team("up", layout, cwd=clone, project=clone) == env
+    return a, b
+
+
+def client(env: dict[str, str]) -> tuple[MlflowClient, str]:
+    c = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    return c, c.get_experiment_by_name("lstm-overfit").experiment_id
+
+
+def test_up_prints_two_settings_and_keeps_secrets_private(stack):
+    layout, env = stack
+    assert set(env) == {"MLFLOW_TRACKING_URI", "AWS_SHARED_CREDENTIALS_FILE"}
+    assert env["MLFLOW_TRACKING_URI"].startswith("http://127.0.0.1:")
+    secret = Path(env["AWS_SHARED_CREDENTIALS_FILE"])
+    assert secret.stat().st_mode & 0o077 == 0
+    key = re.search(r"aws_secret_access_key = (\w+)", secret.read_text()).group(1)
+    logs = "".join(p.read_text(errors="replace") for p in layout.root.rglob("*.log"))
+    assert key not in logs
+    state = read_state(layout)
+    for pid in state["servers"].values():
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        assert key not in cmdline and "password" not in cmdline.lower()
+
+
+def test_two_clones_share_outputs_runs_and_experiments(stack, clones):
+    layout, env = stack
+    a, b = clones
+    # A trains and shares: git for the code and dvc.lock, the DVC remote for the outputs and
+    # the run cache, the tracking server for the runs.
+    first = sh("dvc", "repro", TRAIN, cwd=a, env=env)
+    assert TRAIN in stages_run(first.stdout)
+    sh("git", "add", "-A", cwd=a)
+    sh("git", "commit", "-qm", "trained", cwd=a)
+    sh("git", "push", "-q", "origin", "main", cwd=a)
+    sh("dvc", "push", "--run-cache", cwd=a, env=env)
+
+    # B pulls: every output is there and nothing retrains.
+    sh("git", "pull", "-q", "origin", "main", cwd=b)
+    # (a real project's dvc.lock lists every stage, so plain `dvc pull`; this tiny one ran one)
+    sh("dvc", "pull", "--run-cache", "--with-deps", TRAIN, cwd=b, env=env)
+    for out in ("results/ex1/baseline.json", "data/prepared/ex1/x_train.npy"):
+        assert (b / out).read_bytes() == (a / out).read_bytes(), out
+    assert stages_run(sh("dvc", "repro", TRAIN, cwd=b, env=env).stdout) == set()
+    assert "up to date" in sh("dvc", "status", TRAIN, cwd=b).stdout
+
+    # B runs two experiments through the queue, two workers at once, and shares them.
+    for name, setting in (("team-b1", "train.ex1.epochs=5"), ("team-b2", "train.ex1.epochs=6")):
+        sh("dvc", "exp", "run", "--queue", "-n", name, "-S", setting, TRAIN, cwd=b, env=env)
+    sh("dvc", "queue", "start", "-j", "2", cwd=b, env=env)
+    deadline = time.monotonic() + 300
+    while (status := sh("dvc", "queue", "status", cwd=b).stdout) and re.search(
+            r"\b(Running|Queued)\b", status):
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert status.count("Success") == 2, status
+    sh("dvc", "exp", "push", "--run-cache", "origin", "team-b1", "team-b2", cwd=b, env=env)
+
+    # A pulls B's experiment: its metrics show in A's `dvc exp show`, its outputs in A's cache.
+    sh("dvc", "exp", "pull", "origin", "team-b1", cwd=a, env=env)
+    shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=a).stdout)
+    exps = {e["name"]: e for row in shown for e in (row.get("experiments") or [])}
+    b1 = exps["team-b1"]["revs"][0]["data"]
+    assert b1["params"]["params.yaml"]["data"]["train"]["ex1"]["epochs"] == 5
+    assert b1["metrics"]["metrics/ex1/baseline.json"]["data"]
+    ref = next(r for r in sh("git", "for-each-ref", "--format=%(refname)", "refs/exps",
+                             cwd=a).stdout.split() if r.endswith("/team-b1"))
+    lock = yaml.safe_load(sh("git", "show", f"{ref}:dvc.lock", cwd=a).stdout)
+    out = next(o for o in lock["stages"][TRAIN]["outs"] if o["path"] == "results/ex1/baseline.json")
+    assert (a / ".dvc/cache/files/md5" / out["md5"][:2] / out["md5"][2:]).is_file()
+    # and A runs one of its own, recorded in the same server under its name.
+    sh("dvc", "exp", "run", "-n", "team-a1", "-S", "train.ex1.epochs=3", TRAIN, cwd=a, env=env)
+
+    c, exp = client(env)
+    runs = c.search_runs([exp], max_results=1000)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    by_exp = {r.data.tags.get("DVC_EXP_NAME") for r in runs}
+    assert {"team-b1", "team-b2", "team-a1"} <= by_exp
+    parent = next(r for r in runs if r.data.tags.get("DVC_EXP_NAME") == "team-b1"
+                  and r.info.run_name == "ex1/baseline")
+    # Artifacts went through the server to S3 and read back through it.
+    assert parent.info.artifact_uri.startswith("mlflow-artifacts:")
+    names = [f.path for f in c.list_artifacts(parent.info.run_id)]
+    figure = next(n for n in names if n.endswith(".png"))
+    local = c.download_artifacts(parent.info.run_id, figure, str(layout.root.parent))
+    assert Path(local).read_bytes()[:4] == b"\x89PNG"
+    child = next(r for r in runs if r.info.run_name == "ex1/baseline/seed0")
+    import mlflow
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    model = Path(mlflow.artifacts.download_artifacts(f"runs:/{child.info.run_id}/model",
+                                                     dst_path=str(layout.root.parent / "model")))
+    assert (model / "MLmodel").is_file() and any(model.rglob("*.keras"))
+
+
+def test_wrong_s3_credentials_name_the_remote(stack, clones, tmp_path):
+    _, env = stack
+    a, _ = clones
+    wrong = tmp_path / "credentials"
+    wrong.write_text("[default]\naws_access_key_id = WRONG\naws_secret_access_key = wrong0000\n")
+    out = sh("dvc", "fetch", "--run-cache", cwd=a, check=False,
+             env={"AWS_SHARED_CREDENTIALS_FILE": str(wrong)})
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "Forbidden" in text and "Traceback" not in text, text
+    # DVC's message does not always name the remote; the check does.
+    check = sh(sys.executable, "-m", "lstm_overfit.team", "check", cwd=a, check=False,
+               env={"AWS_SHARED_CREDENTIALS_FILE": str(wrong)})
+    assert check.returncode == 1
+    assert re.match(r"error: DVC remote `team` \(s3://dvc/cache at http://127\.0\.0\.1:\d+\) "
+                    r"refused the credentials from .*: \w+ 403$", check.stderr.strip()), check.stderr
+    assert "wrong0000" not in check.stderr + check.stdout
+    ok = sh(sys.executable, "-m", "lstm_overfit.team", "check", cwd=a, env=env)
+    assert "credentials accepted" in ok.stdout
+
+
+def test_tracking_server_stopped_mid_pipeline_fails_fast_and_loses_nothing(stack, clones):
+    layout, env = stack
+    a, _ = clones
+    c, exp = client(env)
+    before = {r.info.run_id for r in c.search_runs([exp], max_results=1000)}
+    os.kill(read_state(layout)["servers"]["mlflow"], signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while running(layout) is not None:  # the supervisor takes the stack down with it
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+    start = time.monotonic()
+    failed = sh("dvc", "exp", "run", "-n", "team-a2", "-S", "train.ex1.epochs=7", TRAIN, cwd=a,
+                env=env, check=False)
+    assert failed.returncode != 0
+    text = failed.stdout + failed.stderr
+    assert f"MLflow tracking store {env['MLFLOW_TRACKING_URI']} is unreachable" in text, text
+    assert "Traceback" not in text
+    assert time.monotonic() - start < 60
+    assert not (a / "results/ex1/baseline.json").exists()  # DVC cleared it; nothing written
+
+    assert team("up", layout, cwd=a) == env  # same ports, same data
+    done = sh("dvc", "exp", "run", "-n", "team-a2", "-S", "train.ex1.epochs=7", TRAIN, cwd=a,
+              env=env)
+    assert TRAIN in stages_run(done.stdout)
+    c, exp = client(env)
+    runs = c.search_runs([exp], max_results=1000)
+    assert before <= {r.info.run_id for r in runs}
+    assert {r.info.status for r in runs if r.data.tags.get("DVC_EXP_NAME") == "team-a2"} == {"FINISHED"}
