@@ -67,8 +67,8 @@ def main() -> None:
                        f"{args.experiment}", 90)["experiment"]["experiment_id"]
         args.out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as profile:
-            for name, page in (("runs", f"#/experiments/{exp}"),
-                               ("charts", f"#/experiments/{exp}?compareRunsMode=CHART")):
+            for name, page in (("runs", f"#/experiments/{exp}/runs"),
+                               ("charts", f"#/experiments/{exp}/runs?compareRunsMode=CHART")):
                 target = args.out / f"mlflow_{name}.png"
                 subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                                 f"--screenshot={target}", f"{base}/{page}"], check=True,
