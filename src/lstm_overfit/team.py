@@ -88,10 +88,6 @@ class Layout:
     def state(self) -> Path:
         return self.root / "stack.json"
 
-    @property
-    def pid(self) -> Path:
-        return self.root / "supervisor.pid"
-
 
 @dataclass(frozen=True)
 class Ports:
@@ -321,23 +317,25 @@ def start_s3(layout: Layout, ports: Ports, log) -> subprocess.Popen:
     return proc
 
 
-def s3_client(layout: Layout, ports: Ports):
+def _s3(endpoint: str | None, **credentials: str):
+    """An S3 client that fails in seconds: one attempt, short timeouts."""
     import boto3
     from botocore.config import Config
 
-    env_before = os.environ.get("AWS_SHARED_CREDENTIALS_FILE")
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(layout.aws_credentials)
-    try:
-        session = boto3.session.Session(profile_name="default")
-        return session.client("s3", endpoint_url=f"http://127.0.0.1:{ports.s3}",
-                              region_name="us-east-1",
-                              config=Config(retries={"max_attempts": 1}, connect_timeout=2,
-                                            read_timeout=10))
-    finally:
-        if env_before is None:
-            os.environ.pop("AWS_SHARED_CREDENTIALS_FILE", None)
-        else:
-            os.environ["AWS_SHARED_CREDENTIALS_FILE"] = env_before
+    return boto3.session.Session(**credentials).client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=3, read_timeout=10))
+
+
+def s3_client(layout: Layout, ports: Ports):
+    """The stack's own S3 client, with the keys from its credentials file."""
+    import configparser
+
+    keys = configparser.ConfigParser()
+    keys.read(layout.aws_credentials)
+    return _s3(f"http://127.0.0.1:{ports.s3}",
+               aws_access_key_id=keys["default"]["aws_access_key_id"],
+               aws_secret_access_key=keys["default"]["aws_secret_access_key"])
 
 
 def _buckets_ready(layout: Layout, ports: Ports) -> bool:
@@ -432,7 +430,7 @@ def serve(layout: Layout, ttl: float | None) -> int:
         finally:
             for _, proc, sig, grace in reversed(procs):
                 _stop(proc, sig, grace)
-            if read_state(layout) and read_state(layout).get("status") != "failed":
+            if state.get("status") != "failed":
                 layout.state.write_text(json.dumps({"ports": asdict(ports), "status": "down"}))
 
 
@@ -504,8 +502,6 @@ def configure_dvc_remote(project: Path, s: Settings) -> None:
 def check_remote(project: Path, env: dict[str, str] | os._Environ) -> str:
     """Ask the project's default DVC remote, with the credentials this environment gives DVC,
     for its bucket: DVC's own error for refused credentials does not always name the remote."""
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     def dvc_config(key: str) -> str:
@@ -520,11 +516,8 @@ def check_remote(project: Path, env: dict[str, str] | os._Environ) -> str:
     bucket = url.removeprefix("s3://").split("/", 1)[0]
     where = f"DVC remote `{name}` ({url}{' at ' + endpoint if endpoint else ''})"
     source = env.get("AWS_SHARED_CREDENTIALS_FILE") or "the default AWS credentials"
-    session = boto3.session.Session()
     try:
-        session.client("s3", endpoint_url=endpoint or None, region_name="us-east-1",
-                       config=Config(retries={"max_attempts": 1}, connect_timeout=3,
-                                     read_timeout=10)).head_bucket(Bucket=bucket)
+        _s3(endpoint or None).head_bucket(Bucket=bucket)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         raise TeamError(f"{where} refused the credentials from {source}: {code} "
