@@ -47,12 +47,20 @@ def import_keras():
 
     sys.stderr.flush()
     saved = os.dup(2)
+    # Keras imports scikit-learn for its sklearn wrappers whenever it is installed (MLflow
+    # installs it): 1.3 s of every stage's start, for wrappers this project never uses. Keras
+    # treats it as absent when the import fails; a later `import sklearn` works as usual.
+    hide_sklearn = "sklearn" not in sys.modules
+    if hide_sklearn:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
             import keras
             import tensorflow  # noqa: F401  (its noise is printed at import)
         finally:
+            if hide_sklearn:
+                del sys.modules["sklearn"]
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
