@@ -7,8 +7,17 @@ from lstm_overfit.runtime import pin_runtime
 # Before numpy loads anywhere in the test session: OpenBLAS reads these when it loads.
 pin_runtime()
 
+import contextlib  # noqa: E402
 import copy  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -18,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # What a copy of the project needs to run the pipeline (params.yaml is written separately).
 PROJECT_FILES = ("src", "data/snapshot", ".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml",
                  "pyproject.toml")
+# A developer's shell settings that would point a test's pipeline at their own store or remote.
+OUTSIDE_SETTINGS = ("MLFLOW_", "DVC_", "AWS_")
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +69,90 @@ def copy_project(dst: Path, params: dict) -> None:
         (shutil.copytree if src.is_dir() else shutil.copy2)(
             src, target, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the settings above, this venv's tools first on PATH,
+    plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OUTSIDE_SETTINGS)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return {**env, **extra}
+
+
+def sh(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
+       timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a command as a user's shell would (`clean_env` plus `env`); fail the test with its
+    output if it exits non-zero and `check`."""
+    proc = subprocess.run(list(args), cwd=cwd, env=clean_env(**(env or {})), capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def stages_run(output: str) -> set[str]:
+    """The stages a `dvc repro` / `dvc exp run` output says it ran."""
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def git_project(root: Path, params: dict, user: str) -> None:
+    """A new git repository at `root` holding a copy of the project with `params`, committed."""
+    copy_project(root, params)
+    sh("git", "init", "-q", "-b", "main", cwd=root)
+    set_git_user(root, user)
+    sh("dvc", "config", "core.analytics", "false", cwd=root)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "tiny project", cwd=root)
+
+
+def set_git_user(root: Path, user: str) -> None:
+    sh("git", "config", "user.email", f"{user.replace(' ', '-')}@example.invalid", cwd=root)
+    sh("git", "config", "user.name", user, cwd=root)
+
+
+def wait_for_queue(cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """`dvc queue status` once no experiment is running or queued; fails the test after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while re.search(r"\b(Running|Queued)\b", status := sh("dvc", "queue", "status", cwd=cwd,
+                                                           env=env).stdout):
+        if time.monotonic() > deadline:
+            pytest.fail(f"queue did not finish:\n{status}")
+        time.sleep(2)
+    return status
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_store_uri: str, cwd: Path, artifacts: Path | None = None,
+                  timeout: float = 90) -> Iterator[str]:
+    """A real `mlflow server` on a free loopback port, for the `with` block: yields its URI once
+    its /health answers; terminated after."""
+    port = free_port()
+    args = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", backend_store_uri, "--workers", "1"]
+    if artifacts is not None:
+        args += ["--default-artifact-root", artifacts.as_uri()]
+    server = subprocess.Popen(args, cwd=cwd, env=clean_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("mlflow server did not start")
+                time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

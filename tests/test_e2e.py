@@ -8,48 +8,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from conftest import ROOT, copy_project, tiny_params
+from conftest import ROOT, clean_env, git_project, mlflow_server, sh, stages_run, tiny_params, wait_for_queue
 from lstm_overfit.catalogue import CLAIMS
 
 pytestmark = pytest.mark.e2e
 WIDTH = "160"
 
 
-def sh(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean['PATH']}"
-    proc = subprocess.run(list(args), cwd=cwd, env={**clean, **env}, capture_output=True,
-                          text=True)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, repo_params) -> Path:
     """A git repo holding a copy of the project with tiny params, after one `dvc repro`."""
     root = tmp_path_factory.mktemp("project")
-    copy_project(root, tiny_params(repo_params))
-    sh("git", "init", "-q", "-b", "main", cwd=root)
-    sh("git", "config", "user.email", "e2e@example.invalid", cwd=root)
-    sh("git", "config", "user.name", "e2e", cwd=root)
-    sh("dvc", "config", "core.analytics", "false", cwd=root)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "tiny project", cwd=root)
+    git_project(root, tiny_params(repo_params), "e2e")
     first = sh("dvc", "repro", cwd=root)
     assert {"train_baseline@ex1", "curve@dropout-sine_small", "sweep", "report"} <= stages_run(first.stdout)
     sh("git", "add", "-A", cwd=root)
@@ -127,14 +104,7 @@ def test_queued_experiments_retrain_only_what_their_params_affect(project):
     for name, (args, _) in QUEUED.items():
         sh("dvc", "exp", "run", "--queue", "-n", name, *args, cwd=project)
     sh("dvc", "queue", "start", "-j", "2", cwd=project)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        status = sh("dvc", "queue", "status", cwd=project).stdout
-        if not re.search(r"\b(Running|Queued)\b", status):
-            break
-        time.sleep(3)
-    else:
-        pytest.fail(f"queue did not finish:\n{status}")
+    status = wait_for_queue(project)
     assert status.count("Success") == len(QUEUED), status
     c, exp = client(project)
     for name, (_, stages) in QUEUED.items():
@@ -188,9 +158,7 @@ def in_terminal(args: list[str], cwd: Path, columns: int = 160) -> str:
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", DVC_PAGER="cat",
-               COLUMNS=str(columns), TERM="xterm")
+    env = clean_env(DVC_PAGER="cat", COLUMNS=str(columns), TERM="xterm")
     proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env=env,
                             close_fds=True)
     os.close(slave)
@@ -260,12 +228,6 @@ def test_plots_diff_compares_learning_curves_across_experiments(project):
     assert "plots/curves/ex1/baseline.csv" in text and "e2e-ex1" in text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url: str, body: dict) -> dict:
     req = urllib.request.Request(url, json.dumps(body).encode(),
                                  {"Content-Type": "application/json"})
@@ -281,22 +243,9 @@ def _get(url: str) -> dict:
 def test_mlflow_server_shows_parents_with_metrics_and_curves(project):
     """What `mlflow ui` reads, through the server's REST API: the experiment lists the parent
     runs with their metrics, and a parent's curve has a point at every measured epoch."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}", "--workers", "1"],
-        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    api = f"http://127.0.0.1:{port}/api/2.0/mlflow"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                exp = _get(f"{api}/experiments/get-by-name?experiment_name=lstm-overfit")
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(1)
+    with mlflow_server(f"sqlite:///{project / 'mlflow.db'}", cwd=project) as uri:
+        api = f"{uri}/api/2.0/mlflow"
+        exp = _get(f"{api}/experiments/get-by-name?experiment_name=lstm-overfit")
         exp_id = exp["experiment"]["experiment_id"]
         found = _post(f"{api}/runs/search", {
             "experiment_ids": [exp_id], "max_results": 500,
@@ -310,6 +259,3 @@ def test_mlflow_server_shows_parents_with_metrics_and_curves(project):
                        "&metric_key=train_frac_mean")["metrics"]
         assert len(history) > 2
         assert sorted(m["step"] for m in history) == [m["step"] for m in history]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,28 +16,12 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import copy_project, tiny_params
+from conftest import git_project, set_git_user, sh, stages_run, tiny_params, wait_for_queue
 from lstm_overfit.team import Layout, read_state, running
 
 pytestmark = pytest.mark.e2e
 TRAIN = "train_baseline@ex1"
 STACK_TTL = "900"  # the stack stops by itself even if this test process dies
-
-
-def sh(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
-       timeout: float = 600) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("MLFLOW_", "DVC_", "AWS_"))}
-    clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean['PATH']}"
-    proc = subprocess.run(list(args), cwd=cwd, env={**clean, **(env or {})}, capture_output=True,
-                          text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 def team(cmd: str, layout: Layout, cwd: Path, project: Path | None = None) -> dict[str, str]:
@@ -67,19 +50,11 @@ def clones(tmp_path_factory, repo_params, stack):
     origin, a, b = base / "origin.git", base / "a", base / "b"
     sh("git", "init", "-q", "--bare", "-b", "main", str(origin), cwd=base)
     a.mkdir()
-    copy_project(a, tiny_params(repo_params))
-    sh("git", "init", "-q", "-b", "main", cwd=a)
-    for clone in (a,):
-        sh("git", "config", "user.email", "team@example.invalid", cwd=clone)
-        sh("git", "config", "user.name", "team", cwd=clone)
-    sh("dvc", "config", "core.analytics", "false", cwd=a)
-    sh("git", "add", "-A", cwd=a)
-    sh("git", "commit", "-qm", "tiny project", cwd=a)
+    git_project(a, tiny_params(repo_params), "team a")
     sh("git", "remote", "add", "origin", str(origin), cwd=a)
     sh("git", "push", "-q", "origin", "main", cwd=a)
     sh("git", "clone", "-q", str(origin), str(b), cwd=base)
-    sh("git", "config", "user.email", "team@example.invalid", cwd=b)
-    sh("git", "config", "user.name", "team b", cwd=b)
+    set_git_user(b, "team b")
     for clone in (a, b):
         assert team("up", layout, cwd=clone, project=clone) == env
     return a, b
@@ -130,11 +105,7 @@ def test_two_clones_share_outputs_runs_and_experiments(stack, clones):
     for name, setting in (("team-b1", "train.ex1.epochs=5"), ("team-b2", "train.ex1.epochs=6")):
         sh("dvc", "exp", "run", "--queue", "-n", name, "-S", setting, TRAIN, cwd=b, env=env)
     sh("dvc", "queue", "start", "-j", "2", cwd=b, env=env)
-    deadline = time.monotonic() + 300
-    while (status := sh("dvc", "queue", "status", cwd=b).stdout) and re.search(
-            r"\b(Running|Queued)\b", status):
-        assert time.monotonic() < deadline, status
-        time.sleep(2)
+    status = wait_for_queue(b, env, timeout=300)
     assert status.count("Success") == 2, status
     sh("dvc", "exp", "push", "--run-cache", "origin", "team-b1", "team-b2", cwd=b, env=env)
 

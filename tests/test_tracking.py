@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
+from conftest import free_port, mlflow_server
 from lstm_overfit.errors import StageError
 from lstm_overfit.tracking import Tracker, project_root, tracked, tracking_uri
 
@@ -111,14 +111,8 @@ def test_runs_end_failed_or_killed(env, exc, status):
     assert client.get_run(group.children[0]).info.status == status
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_server_fails_fast_naming_the_uri(env, monkeypatch):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         monkeypatch.delenv(k, raising=False)
     tracker = Tracker("exp", {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"})
@@ -129,30 +123,10 @@ def test_unreachable_server_fails_fast_naming_the_uri(env, monkeypatch):
 
 
 def test_logs_through_a_real_mlflow_server(tmp_path, env):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--default-artifact-root", (tmp_path / "art").as_uri(), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(0.5)
+    with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", cwd=tmp_path,
+                       artifacts=tmp_path / "art") as uri:
         tracker = Tracker("exp-http", {**env, "MLFLOW_TRACKING_URI": uri})
-        for _ in range(30):  # the port opens a moment before the app answers
-            try:
-                tracker.connect()
-                break
-            except StageError:
-                time.sleep(1)
+        tracker.connect()
         with tracked(tracker):
             group = tracker.start("toy/dropout", [3], {"dataset": "toy"})
             tracker.log(group.children[3], series={"val_mse": [(1, 0.3), (5, 0.2)]})
@@ -160,9 +134,6 @@ def test_logs_through_a_real_mlflow_server(tmp_path, env):
         run = client.get_run(group.children[3])
         assert run.info.status == "FINISHED"
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_mse")] == [1, 5]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_experiment_created_by_a_parallel_stage_is_used_not_an_error(tmp_path, env, monkeypatch):
