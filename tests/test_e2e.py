@@ -1,7 +1,7 @@
 """The real pipeline, end to end, as a user drives it: `dvc repro`, `dvc exp run -S`, the run
 cache, the queue, `dvc exp show` at a 160-column terminal, `dvc plots diff`, and the MLflow
-store read through a real `mlflow server`'s REST API (what `mlflow ui` reads). Tiny params;
-no mocks of DVC or MLflow. Takes a few minutes."""
+store at the repository root (tests/test_team.py reads runs through a real `mlflow server`'s
+REST API). Tiny params; no mocks of DVC or MLflow. Takes a few minutes."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import json
 import os
 import re
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from conftest import ROOT, clean_env, git_project, mlflow_server, sh, stages_run, tiny_params, wait_for_queue
+from conftest import ROOT, clean_env, git_project, sh, stages_run, tiny_params, wait_for_queue
 from lstm_overfit.catalogue import CLAIMS
 
 pytestmark = pytest.mark.e2e
@@ -226,36 +225,3 @@ def test_plots_diff_compares_learning_curves_across_experiments(project):
     data = json.loads(out)
     text = json.dumps(data)
     assert "plots/curves/ex1/baseline.csv" in text and "e2e-ex1" in text
-
-
-def _post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.load(r)
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
-
-def test_mlflow_server_shows_parents_with_metrics_and_curves(project):
-    """What `mlflow ui` reads, through the server's REST API: the experiment lists the parent
-    runs with their metrics, and a parent's curve has a point at every measured epoch."""
-    with mlflow_server(f"sqlite:///{project / 'mlflow.db'}", cwd=project) as uri:
-        api = f"{uri}/api/2.0/mlflow"
-        exp = _get(f"{api}/experiments/get-by-name?experiment_name=lstm-overfit")
-        exp_id = exp["experiment"]["experiment_id"]
-        found = _post(f"{api}/runs/search", {
-            "experiment_ids": [exp_id], "max_results": 500,
-            "filter": "attributes.run_name = 'ex1_small/baseline'"})["runs"]
-        parent = found[0]
-        tags = {t["key"]: t["value"] for t in parent["data"]["tags"]}
-        assert "mlflow.parentRunId" not in tags
-        metrics = {m["key"] for m in parent["data"]["metrics"]}
-        assert {"train_frac_mean", "val_ratio_mean", "memorized_epoch_mean"} & metrics
-        history = _get(f"{api}/metrics/get-history?run_id={parent['info']['run_id']}"
-                       "&metric_key=train_frac_mean")["metrics"]
-        assert len(history) > 2
-        assert sorted(m["step"] for m in history) == [m["step"] for m in history]

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,14 @@ def clones(tmp_path_factory, repo_params, stack):
     for clone in (a, b):
         assert team("up", layout, cwd=clone, project=clone) == env
     return a, b
+
+
+def rest(url: str, body: dict | None = None) -> dict:
+    """GET `url`, or POST `body` to it as JSON; the decoded answer."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
 
 
 def client(env: dict[str, str]) -> tuple[MlflowClient, str]:
@@ -131,6 +140,17 @@ def test_two_clones_share_outputs_runs_and_experiments(stack, clones):
     assert {"team-b1", "team-b2", "team-a1"} <= by_exp
     parent = next(r for r in runs if r.data.tags.get("DVC_EXP_NAME") == "team-b1"
                   and r.info.run_name == "ex1/baseline")
+    # What `mlflow ui` reads, through the server's REST API: the parent, not a child, carries
+    # the seed means, with a point at every measured epoch.
+    api = f"{env['MLFLOW_TRACKING_URI']}/api/2.0/mlflow"
+    found = rest(f"{api}/runs/search", {"experiment_ids": [exp], "filter": (
+        "attributes.run_name = 'ex1/baseline' and tags.DVC_EXP_NAME = 'team-b2'")})["runs"]
+    assert len(found) == 1 and "mlflow.parentRunId" not in {
+        t["key"] for t in found[0]["data"]["tags"]}
+    history = rest(f"{api}/metrics/get-history?run_id={found[0]['info']['run_id']}"
+                   "&metric_key=train_frac_mean")["metrics"]
+    steps = [m["step"] for m in history]
+    assert len(steps) > 2 and steps == sorted(steps), steps
     # Artifacts went through the server to S3 and read back through it.
     assert parent.info.artifact_uri.startswith("mlflow-artifacts:")
     names = [f.path for f in c.list_artifacts(parent.info.run_id)]
