@@ -12,16 +12,16 @@ import copy  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+
+from lstm_overfit.team import free_port, http_ok  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a copy of the project needs to run the pipeline (params.yaml is written separately).
@@ -122,13 +122,6 @@ def wait_for_queue(cwd: Path, env: dict[str, str] | None = None, timeout: float 
     return status
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def mlflow_server(backend_store_uri: str, cwd: Path, artifacts: Path | None = None,
                   timeout: float = 90) -> Iterator[str]:
@@ -144,14 +137,10 @@ def mlflow_server(backend_store_uri: str, cwd: Path, artifacts: Path | None = No
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(0.5)
+        while not http_ok(f"{uri}/health"):
+            if time.monotonic() > deadline or server.poll() is not None:
+                pytest.fail("mlflow server did not start")
+            time.sleep(0.5)
         yield uri
     finally:
         server.terminate()

@@ -10,8 +10,9 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from conftest import free_port, mlflow_server
+from conftest import mlflow_server
 from lstm_overfit.errors import StageError
+from lstm_overfit.team import free_port
 from lstm_overfit.tracking import Tracker, project_root, tracked, tracking_uri
 
 

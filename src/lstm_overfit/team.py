@@ -252,7 +252,8 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
+    """Whether `url` answers 200 within 2 s."""
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
             return r.status == 200
@@ -364,7 +365,7 @@ def start_mlflow(layout: Layout, ports: Ports, log) -> subprocess.Popen:
            "--backend-store-uri", f"postgresql+psycopg2://mlflow@127.0.0.1:{ports.postgres}/mlflow",
            "--artifacts-destination", f"s3://{MLFLOW_BUCKET}/artifacts"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, cwd=layout.root)
-    _wait("mlflow server", lambda: _http_ok(f"http://127.0.0.1:{ports.mlflow}/health"),
+    _wait("mlflow server", lambda: http_ok(f"http://127.0.0.1:{ports.mlflow}/health"),
           START_SECONDS, proc, Path(log.name))
     return proc
 
