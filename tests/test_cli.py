@@ -16,7 +16,7 @@ def run(*args: str, cwd) -> subprocess.CompletedProcess:
 
 
 def test_every_stage_module_is_a_stage():
-    assert {"generate", "train", "curve", "sweep", "claims", "report", "pull_stocks",
+    assert {"generate", "train", "curve", "sweep", "claims", "figures", "report", "pull_stocks",
             "prepare_stocks", "prepare_sentiment"} == set(stage_names())
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lstm_overfit.catalogue import figure_names
 from lstm_overfit.figures import figure, learning_curve
 from lstm_overfit.params import parse_params
-from lstm_overfit.report import figure_names
 from records import claim_results
 
 

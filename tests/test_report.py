@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from lstm_overfit.catalogue import CLAIMS, headline
+from lstm_overfit.catalogue import CLAIMS, figure_names, headline
 from lstm_overfit.params import parse_params
-from lstm_overfit.report import README_SECTION, figure_names, render
+from lstm_overfit.report import README_SECTION, render
 from records import claim_results
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]

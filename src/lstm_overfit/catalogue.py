@@ -297,3 +297,8 @@ def headline(claim: Claim, decisions: dict[str, Decision]) -> str:
     article's claims are general; its 50 epochs stop mid-transition), or the combination of
     the parts it names (C4's two sines, C8's three parts)."""
     return combine([decisions[part] for part in claim.headline])
+
+
+def figure_names() -> list[str]:
+    """Every figure the claims name (and the report links), each once."""
+    return list(dict.fromkeys(f for claim in CLAIMS for f in claim.figures))

@@ -117,8 +117,3 @@ def render(verdicts: Mapping[str, str], claims: Mapping[str, Mapping],
               "networks).", ""]
     lines += memorization_table(results, p)
     return "\n".join(lines) + "\n"
-
-
-def figure_names() -> list[str]:
-    """Every figure the report links, each once."""
-    return list(dict.fromkeys(f for claim in CLAIMS for f in claim.figures))
