@@ -7,21 +7,18 @@ from lstm_overfit.runtime import pin_runtime
 # Before numpy loads anywhere in the test session: OpenBLAS reads these when it loads.
 pin_runtime()
 
-import contextlib  # noqa: E402
 import copy  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
-
-from lstm_overfit.team import free_port, http_ok  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a copy of the project needs to run the pipeline (params.yaml is written separately).
@@ -82,9 +79,16 @@ def clean_env(**extra: str) -> dict[str, str]:
 def sh(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
        timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a command as a user's shell would (`clean_env` plus `env`); fail the test with its
-    output if it exits non-zero and `check`."""
-    proc = subprocess.run(list(args), cwd=cwd, env=clean_env(**(env or {})), capture_output=True,
-                          text=True, timeout=timeout)
+    output if it exits non-zero and `check`. Output goes through files, not pipes: a command
+    that leaves daemons behind (`dvc queue start`'s workers inherit its stdout) returns when it
+    exits, not when they do."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code = subprocess.run(list(args), cwd=cwd, env=clean_env(**(env or {})), stdout=out,
+                              stderr=err, timeout=timeout).returncode
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(list(args), code, out.read().decode(errors="replace"),
+                                           err.read().decode(errors="replace"))
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -112,36 +116,18 @@ def set_git_user(root: Path, user: str) -> None:
 
 def wait_for_queue(cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
     """`dvc queue status` once no experiment is running or queued; fails the test after
-    `timeout` seconds."""
+    `timeout` seconds. Waits on a running experiment by following its log (`dvc queue logs
+    -f`, which returns when it ends) rather than by asking for the status again and again."""
     deadline = time.monotonic() + timeout
     while re.search(r"\b(Running|Queued)\b", status := sh("dvc", "queue", "status", cwd=cwd,
                                                            env=env).stdout):
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left < 0:
             pytest.fail(f"queue did not finish:\n{status}")
-        time.sleep(2)
+        running = re.findall(r"^\S+\s+(\S+)\s.*\bRunning\s*$", status, flags=re.M)
+        if running and "Queued" not in status:
+            for name in running:
+                sh("dvc", "queue", "logs", "--follow", name, cwd=cwd, env=env, timeout=left)
+        else:
+            time.sleep(2)
     return status
-
-
-@contextlib.contextmanager
-def mlflow_server(backend_store_uri: str, cwd: Path, artifacts: Path | None = None,
-                  timeout: float = 90) -> Iterator[str]:
-    """A real `mlflow server` on a free loopback port, for the `with` block: yields its URI once
-    its /health answers; terminated after."""
-    port = free_port()
-    args = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", backend_store_uri, "--workers", "1"]
-    if artifacts is not None:
-        args += ["--default-artifact-root", artifacts.as_uri()]
-    server = subprocess.Popen(args, cwd=cwd, env=clean_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while not http_ok(f"{uri}/health"):
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("mlflow server did not start")
-            time.sleep(0.5)
-        yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -234,12 +234,13 @@ def test_same_bits_under_the_settings_that_differ_between_machines(tmp_path):
     The engine's kernels compile to other instructions, TensorFlow's oneDNN and OpenBLAS pick
     other kernels. Pinned (runtime.py), a tiny training gives one digest whatever the CPU
     features each library is told it may use; unpinned, OpenBLAS would give another."""
-    pinned = digest(NUMBA_CACHE_DIR=str(tmp_path / "a"))
-    # A plain x86-64 compile of the kernels and oneDNN held below AVX2, in one process.
+    # The kernels as every stage runs them: compiled for this CPU, in the package's own cache.
+    pinned = digest()
+    # A plain x86-64 compile of the kernels (a cache of its own) and oneDNN held below AVX2.
     assert digest(NUMBA_CPU_NAME="generic", ONEDNN_MAX_CPU_ISA="AVX",
-                  NUMBA_CACHE_DIR=str(tmp_path / "b")) == pinned
+                  NUMBA_CACHE_DIR=str(tmp_path / "generic")) == pinned
     # The OpenBLAS pin is load-bearing: kernels for another CPU add in another order.
-    assert digest(OPENBLAS_CORETYPE="Sandybridge", NUMBA_CACHE_DIR=str(tmp_path / "a")) != pinned
+    assert digest(OPENBLAS_CORETYPE="Sandybridge") != pinned
     # And what this machine computes is what the machine that committed the results computed.
     assert pinned == GOLDEN
 

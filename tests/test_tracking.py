@@ -1,4 +1,5 @@
-"""MLflow recording against real stores: a temporary SQLite file and a real `mlflow server`."""
+"""MLflow recording against a real store: a temporary SQLite file. (Through a real `mlflow
+server` on PostgreSQL and S3, stages and all: tests/test_team.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from conftest import mlflow_server
 from lstm_overfit.errors import StageError
 from lstm_overfit.team import free_port
 from lstm_overfit.tracking import Tracker, project_root, tracked, tracking_uri
@@ -121,20 +121,6 @@ def test_unreachable_server_fails_fast_naming_the_uri(env, monkeypatch):
     with pytest.raises(StageError, match=rf"MLflow tracking store http://127.0.0.1:{port} is unreachable"):
         tracker.connect()
     assert time.monotonic() - start < 15
-
-
-def test_logs_through_a_real_mlflow_server(tmp_path, env):
-    with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", cwd=tmp_path,
-                       artifacts=tmp_path / "art") as uri:
-        tracker = Tracker("exp-http", {**env, "MLFLOW_TRACKING_URI": uri})
-        tracker.connect()
-        with tracked(tracker):
-            group = tracker.start("toy/dropout", [3], {"dataset": "toy"})
-            tracker.log(group.children[3], series={"val_mse": [(1, 0.3), (5, 0.2)]})
-        client = MlflowClient(tracking_uri=uri)
-        run = client.get_run(group.children[3])
-        assert run.info.status == "FINISHED"
-        assert [m.step for m in client.get_metric_history(run.info.run_id, "val_mse")] == [1, 5]
 
 
 def test_experiment_created_by_a_parallel_stage_is_used_not_an_error(tmp_path, env, monkeypatch):
