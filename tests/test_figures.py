@@ -25,7 +25,9 @@ def not_blank(path) -> bool:
     import matplotlib.image
 
     img = matplotlib.image.imread(path)
-    colours = np.unique(img.reshape(-1, img.shape[-1]), axis=0)
+    # Each pixel's bytes as one value: np.unique(axis=0) over RGBA rows takes ~0.7 s a figure.
+    pixels = np.ascontiguousarray((img * 255).round().astype(np.uint8))
+    colours = np.unique(pixels.reshape(-1, img.shape[-1]).view(f"V{img.shape[-1]}"))
     return img.shape[0] > 200 and len(colours) > 20 and img.std() > 0.05
 
 
