@@ -125,9 +125,9 @@ def wait_for_queue(cwd: Path, env: dict[str, str] | None = None, timeout: float 
         if left < 0:
             pytest.fail(f"queue did not finish:\n{status}")
         running = re.findall(r"^\S+\s+(\S+)\s.*\bRunning\s*$", status, flags=re.M)
-        if running and "Queued" not in status:
-            for name in running:
-                sh("dvc", "queue", "logs", "--follow", name, cwd=cwd, env=env, timeout=left)
-        else:
+        followed = running and "Queued" not in status and all(
+            sh("dvc", "queue", "logs", "--follow", name, cwd=cwd, env=env, timeout=left,
+               check=False).returncode == 0 for name in running)
+        if not followed:  # not started yet (a task is Running a moment before its log exists)
             time.sleep(2)
     return status
