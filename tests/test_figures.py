@@ -26,7 +26,7 @@ def not_blank(path) -> bool:
 
     img = matplotlib.image.imread(path)
     # Each pixel's bytes as one value: np.unique(axis=0) over RGBA rows takes ~0.7 s a figure.
-    pixels = np.ascontiguousarray((img * 255).round().astype(np.uint8))
+    pixels = (img * 255).round().astype(np.uint8)
     colours = np.unique(pixels.reshape(-1, img.shape[-1]).view(f"V{img.shape[-1]}"))
     return img.shape[0] > 200 and len(colours) > 20 and img.std() > 0.05
 

@@ -252,8 +252,7 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def http_ok(url: str) -> bool:
-    """Whether `url` answers 200 within 2 s."""
+def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
             return r.status == 200
@@ -369,7 +368,7 @@ def start_mlflow(layout: Layout, ports: Ports, log) -> subprocess.Popen:
            "--backend-store-uri", f"postgresql+psycopg2://mlflow@127.0.0.1:{ports.postgres}/mlflow",
            "--artifacts-destination", f"s3://{MLFLOW_BUCKET}/artifacts"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, cwd=layout.root)
-    _wait("mlflow server", lambda: http_ok(f"http://127.0.0.1:{ports.mlflow}/health"),
+    _wait("mlflow server", lambda: _http_ok(f"http://127.0.0.1:{ports.mlflow}/health"),
           START_SECONDS, proc, Path(log.name))
     return proc
 
@@ -412,14 +411,14 @@ def serve(layout: Layout, ttl: float | None) -> int:
     layout.state.write_text(json.dumps(state))
     with _logs(layout) as logs:
         try:
-            # PostgreSQL's "fast" shutdown is SIGINT (at once, consistent); SeaweedFS and the
-            # stateless MLflow server get a few seconds of SIGTERM (they would take 8-16 s).
-            # SeaweedFS starts first and becomes ready while PostgreSQL and MLflow start: the
-            # MLflow server needs the database to start, the S3 store only once it serves.
-            # PostgreSQL's and SeaweedFS's sockets: the folder is the service user's before
-            # either server starts (SeaweedFS, as root, can use it too).
+            # Both servers' sockets: the service user's folder before either starts
+            # (SeaweedFS runs as root and can use it too).
             layout.sockets.mkdir(parents=True, exist_ok=True, mode=0o700)
             _give_to_service_user([layout.sockets])
+            # SeaweedFS starts first and gets ready while PostgreSQL and MLflow start: the
+            # MLflow server needs the database to start, the S3 store only once it serves.
+            # PostgreSQL's "fast" shutdown is SIGINT (at once, consistent); SeaweedFS and the
+            # stateless MLflow server get a few seconds of SIGTERM (they would take 8-16 s).
             s3 = start_s3(layout, ports, logs["s3"])
             procs.append(("s3", s3, signal.SIGTERM, 5.0))
             procs.append(("postgres", start_postgres(layout, ports, logs["postgres"]),
