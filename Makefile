@@ -33,7 +33,7 @@ team-up: $(VENV)/.installed-team
 team-down: $(VENV)/.installed-team
 	python -m lstm_overfit.team down
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt pyproject.toml setup.py src/lstm_overfit/gemm.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pinned_env(**extra: str) -> dict[str, str]:
+    """The environment the stages run in (runtime.py), plus `extra`."""
     from lstm_overfit.runtime import PINNED_ENV
 
     return {**os.environ, **PINNED_ENV, **extra}
@@ -64,15 +65,54 @@ CEILING = textwrap.dedent("""
 SQUARE = [2048, 2048, 2048]
 GATES = [[32, 128, 512], [32, 256, 1024], [32, 64, 256], [128, 608, 512], [256, 608, 1024]]
 
+OUR_PRODUCT = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    from lstm_overfit.kernels import gemm_kernel, gemm_path
+    fn = gemm_kernel()
+    rng = np.random.default_rng(0)
+    out = {}
+    for m, k, n in json.loads(sys.argv[1]):
+        a = rng.random((m, k), dtype=np.float32)
+        b = rng.random((k, n), dtype=np.float32)
+        c = np.empty((m, n), np.float32)
+        reps = max(3, int(2e10 / (2 * m * k * n)))
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(reps):
+                fn(0, m, n, k, a.ctypes.data, k, b.ctypes.data, n, c.ctypes.data, n)
+            best = min(best, (time.perf_counter() - t) / reps)
+        out[f"{m}x{k}x{n}"] = 2 * m * k * n / best / 1e9
+    print(json.dumps({"path": gemm_path(), "rates": out}))
+""")
 
-def ceiling(env: dict) -> dict[str, dict[str, float]]:
-    """GFLOP/s of fp32 matrix products through numpy's OpenBLAS: a large square product on
-    every core (the ceiling), and the gate shapes on one core (what each run uses)."""
+
+def unpinned_env() -> dict[str, str]:
+    """This CPU's own choice: OpenBLAS's kernels for it, every core."""
+    from lstm_overfit.runtime import PINNED_ENV
+
+    return {k: v for k, v in os.environ.items() if k not in PINNED_ENV}
+
+
+def ceiling() -> dict[str, dict]:
+    """GFLOP/s of fp32 matrix products: the machine's own ceiling (OpenBLAS's kernels for
+    this CPU, a large square product on every core); the same under the Haswell pin that
+    numpy runs with in the stages; and the model's gate shapes on one core (what each run
+    uses), through OpenBLAS and through the engine's own product on each of its paths."""
     cores = str(len(os.sched_getaffinity(0)))
-    runs = {}
-    for label, threads, shapes in (("all cores", cores, [SQUARE]), ("one core", "1", [SQUARE, *GATES])):
+    runs: dict[str, dict] = {}
+    for label, env, threads, shapes in (
+            ("own, all cores", unpinned_env(), cores, [SQUARE]),
+            ("own, one core", unpinned_env(), "1", [SQUARE, *GATES]),
+            ("Haswell pin, all cores", pinned_env(), cores, [SQUARE])):
         _, out = timed([sys.executable, "-c", CEILING, threads, json.dumps(shapes)], ROOT, env)
         runs[label] = json.loads(out)
+    for path in ("", "avx2"):
+        _, out = timed([sys.executable, "-c", OUR_PRODUCT, json.dumps(GATES)], ROOT,
+                       pinned_env(LSTM_OVERFIT_GEMM=path))
+        got = json.loads(out)
+        runs[f"engine ({got['path']})"] = got["rates"]
     return runs
 
 
@@ -159,16 +199,16 @@ def levers(shape: tuple[int, int, int, int]) -> None:
     base = ours(models, epochs, shape)
     one = ours(models, epochs, shape, workers=1)
     measured = ours(models, epochs, shape, measure=True)
-    unpinned = ours(models, epochs, shape, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    avx2 = ours(models, epochs, shape, env=pinned_env(LSTM_OVERFIT_GEMM="avx2"))
     print(f"\n== levers, {models} runs x {epochs} epochs on {'x'.join(map(str, shape[:3]))}, "
           f"LSTM({shape[3]}) (training time)")
     print(f"runs side by side on {len(os.sched_getaffinity(0))} threads  {base['train']:6.2f} s   "
           f"one thread {one['train']:6.2f} s   -> x{one['train'] / base['train']:.2f}")
     print(f"measuring every epoch (train + validation set)   {measured['train']:6.2f} s   "
           f"-> +{measured['train'] / base['train'] - 1:.0%} (the pipeline measures ~10% of epochs)")
-    print(f"OpenBLAS pinned to Haswell kernels               {base['train']:6.2f} s   "
-          f"this CPU's own choice {unpinned['train']:6.2f} s   "
-          f"-> pin costs {base['train'] / unpinned['train'] - 1:+.0%} here")
+    print(f"the product's widest path on this CPU            {base['train']:6.2f} s   "
+          f"held to AVX2 {avx2['train']:6.2f} s   -> x{avx2['train'] / base['train']:.2f} "
+          "(same bits)")
 
 
 # --- the pipeline, stage by stage ----------------------------------------------------------
@@ -248,12 +288,17 @@ def main() -> None:
     ap.add_argument("--pipeline", action="store_true", help="also time a forced repro, stage by stage")
     args = ap.parse_args()
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    roofs = ceiling(pinned_env())
-    roof = roofs["all cores"]["2048x2048x2048"]
-    print("== the machine's fp32 matrix-multiply ceiling (numpy's OpenBLAS, pinned as the stages are)")
-    print(f"2048-square product on every core: {roof:.0f} GFLOP/s")
-    for shape, rate in roofs["one core"].items():
-        print(f"  {shape:>14} on one core: {rate:6.0f} GFLOP/s")
+    roofs = ceiling()
+    roof = roofs["own, all cores"]["2048x2048x2048"]
+    print("== the machine's own fp32 matrix-multiply ceiling (OpenBLAS's kernels for this CPU)")
+    print(f"2048-square product on every core: {roof:.0f} GFLOP/s   (under the Haswell pin numpy "
+          f"runs with in the stages: {roofs['Haswell pin, all cores']['2048x2048x2048']:.0f})")
+    engines = [k for k in roofs if k.startswith("engine")]
+    print(f"{'one core':>14}{'OpenBLAS':>10}" + "".join(f"{e:>18}" for e in engines))
+    for shape, rate in roofs["own, one core"].items():
+        cells = "".join(f"{roofs[e][shape]:18.0f}" if shape in roofs[e] else f"{'':>18}"
+                        for e in engines)
+        print(f"{shape:>14}{rate:10.0f}{cells}")
     compare("ex2's shape", (1000, 20, 1, 128), models=4, epochs=10)
     compare("ex1's shape", (100, 10, 1, 128), models=4, epochs=60)
     levers((500, 20, 3, 256))

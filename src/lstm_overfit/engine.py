@@ -3,14 +3,13 @@
 A run is the article's model exactly: [Embedding(mask_zero=True)] -> LSTM(units) -> [Dropout]
 -> Dense(1 [, sigmoid]), Keras' initializers, Adam with Keras' defaults, MSE (or binary
 cross-entropy), batch 32, the epoch's last batch short. Forward and backward are written out:
-per time step one matrix product in OpenBLAS (through numpy) and one fused kernel
-(kernels.py); the recurrent kernel's gradient is one product over all time steps.
+per time step one matrix product (gemm.c, the same bits on every instruction set) and one fused
+kernel (kernels.py); the recurrent kernel's gradient is one product over all time steps.
 
 Runs share nothing: each has its own weights, Adam state, batch order and dropout stream,
 both drawn from its seed and the epoch, so a run's numbers do not depend on which other runs
 train beside it, on how many threads there are, or on the budget (epoch 50 of a long run is a
-50-epoch run). Every run is single-threaded (OpenBLAS is pinned to one thread, see
-runtime.py); the machine's cores are used by training runs side by side.
+50-epoch run). Every run is single-threaded; the machine's cores are used by training runs side by side.
 """
 
 from __future__ import annotations
@@ -150,7 +149,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 def initial_weights(network: Network, seed: int) -> dict[str, np.ndarray]:
     """Keras' own initializers, as `keras.layers.LSTM`, `Dense` and `Embedding` draw them:
-    Glorot-uniform kernels, an orthogonal recurrent kernel, zero biases with the forget gate's
+    Glorot-uniform kernels, an orthogonal recurrent kernel (`orthogonal`), zero biases with the forget gate's
     at 1 (unit_forget_bias), uniform(-0.05, 0.05) embeddings. Same seed, same weights,
     whatever the variant."""
     from lstm_overfit.runtime import import_keras
@@ -165,7 +164,7 @@ def initial_weights(network: Network, seed: int) -> dict[str, np.ndarray]:
     bias[u:2 * u] = 1.0
     weights = {
         "kernel": draw(keras.initializers.GlorotUniform(seed=4 * seed), (f, 4 * u)),
-        "recurrent": draw(keras.initializers.Orthogonal(seed=4 * seed + 1), (u, 4 * u)),
+        "recurrent": orthogonal(keras, 4 * seed + 1, (u, 4 * u)),
         "bias": bias,
         "dense": draw(keras.initializers.GlorotUniform(seed=4 * seed + 2), (u, 1)),
         "dense_bias": np.zeros(1, np.float32),
@@ -174,6 +173,20 @@ def initial_weights(network: Network, seed: int) -> dict[str, np.ndarray]:
         weights["embedding"] = draw(
             keras.initializers.RandomUniform(-0.05, 0.05, seed=4 * seed + 3), (network.vocab, f))
     return weights
+
+
+def orthogonal(keras, seed: int, shape: tuple[int, int]) -> np.ndarray:
+    """keras.initializers.Orthogonal(seed)(shape), step for step: the same normal draws, then
+    the QR and the sign fix. The QR is ours (kernels.orthonormal_columns, float64, then float32):
+    TensorFlow's blocks its products by the CPU's cache sizes, so its last bits differ from
+    machine to machine once a side reaches its block size (48); this agrees with it to ~1e-6."""
+    rows, cols = shape
+    init = keras.initializers.Orthogonal(seed=seed)
+    flat = (max(rows, cols), min(rows, cols))
+    a = keras.ops.convert_to_numpy(keras.random.normal(flat, seed=init.seed, dtype="float32"))
+    q_t = k.orthonormal_columns(np.ascontiguousarray(a.T, np.float64))
+    q = q_t if rows < cols else q_t.T
+    return np.ascontiguousarray(q, np.float32)
 
 
 def _buffers(steps: int, rows: int, features: int, units: int) -> tuple[np.ndarray, ...]:
@@ -188,7 +201,7 @@ def _buffers(steps: int, rows: int, features: int, units: int) -> tuple[np.ndarr
             zeros(steps + 1, rows, units), zeros(steps + 1, rows, units),
             zeros(steps, rows, units), zeros(steps, rows, four), zeros(rows, units),
             zeros(rows, units), zeros(rows, units), zeros(rows, units), zeros(rows),
-            zeros(rows), zeros(steps, rows, features))
+            zeros(rows), zeros(steps, rows, features), zeros(four, units), zeros(four, features))
 
 
 class Trainer:
@@ -218,7 +231,7 @@ class Trainer:
         self.y = np.ascontiguousarray(data.y_train[:, 0], np.float32)
         self.steps = steps
         self.buffers: dict[int, tuple[np.ndarray, ...]] = {}
-        self.sgemm = k.blas()
+        self.gemm = k.gemm_kernel()
 
     def weights(self) -> dict[str, np.ndarray]:
         return {n: a for n, a in self.w.items() if n != "embedding" or self.tokens}
@@ -236,7 +249,7 @@ class Trainer:
         order = ("kernel", "recurrent", "bias", "dense", "dense_bias", "embedding")
         rate = np.float32(self.job.run.dropout if u is not None else 0.0)
         return k.train_step(
-            self.sgemm, self.x, self.token_ids, self.y, idx.astype(np.int64),
+            self.gemm, self.x, self.token_ids, self.y, idx.astype(np.int64),
             u if u is not None else np.zeros((rows, self.net.units), np.float32), rate,
             self.net.task == "classification", tuple(self.w[n] for n in order),
             tuple(self.g[n] for n in order), tuple(self.m[n] for n in order),
@@ -261,27 +274,24 @@ class Trainer:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Inference-mode outputs for every row of x (no dropout): the regression output or
-        the classifier's logit, float32. Large products, so numpy's matmul serves."""
+        the classifier's logit, float32, MEASURE_CHUNK rows at a time."""
         w = self.w
+        units, features = self.net.units, self.net.features
         out = np.empty(len(x), np.float32)
         for start in range(0, len(x), MEASURE_CHUNK):
             idx = np.arange(start, min(len(x), start + MEASURE_CHUNK))
             rows = len(idx)
-            xt = np.zeros((self.steps, rows, self.net.features), np.float32)
+            xt = np.zeros((self.steps, rows, features), np.float32)
             mask = np.ones((self.steps, rows), np.bool_)
             if self.tokens:
                 k.embed_time_major(w["embedding"], x, idx, xt, mask)
             else:
                 k.gather_time_major(x, idx, xt)
-            xw = (xt.reshape(self.steps * rows, -1) @ w["kernel"]).reshape(self.steps, rows, -1)
-            h = np.zeros((rows, self.net.units), np.float32)
-            c = np.zeros_like(h)
-            z = np.zeros((rows, 4 * self.net.units), np.float32)
-            for t in range(self.steps):
-                if t:
-                    np.matmul(h, w["recurrent"], out=z)
-                k.lstm_infer_step(z, xw[t], w["bias"], c, h, mask[t])
-            out[start:start + rows] = (h @ w["dense"])[:, 0] + w["dense_bias"][0]
+            xw = np.empty((self.steps, rows, 4 * units), np.float32)
+            z = np.empty((rows, 4 * units), np.float32)
+            c, h = np.empty((rows, units), np.float32), np.empty((rows, units), np.float32)
+            k.infer(self.gemm, xt, mask, w["kernel"], w["recurrent"], w["bias"], w["dense"],
+                    w["dense_bias"], xw, z, c, h, out[start:start + rows])
         return out
 
     def measure(self, epoch: int) -> Measurement:

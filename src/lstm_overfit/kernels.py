@@ -1,13 +1,14 @@
 """The LSTM engine's compiled parts (numba): one optimizer step, and the elementwise loops
 between its matrix products.
 
-Matrix products go to the OpenBLAS that numpy loaded, called directly (`blas()` gives its
-`cblas_sgemm`), so a whole step runs without the GIL and without Python in between: runs train
-side by side on threads. Everything else is a fused loop compiled without fast-math and with
-numpy's error model: LLVM may vectorize a loop but never reorders, contracts or fuses float
-operations, so a kernel gives the same bits for every vector width and instruction set
-(`tests/test_kernels.py` compiles them for a plain x86-64 target in a subprocess and
-compares).
+Matrix products go to the package's own kernel (gemm.c, called through ctypes: `gemm_kernel()`),
+so a whole step runs without the GIL and without Python in between: runs train side by side on
+threads. Its every output element is one chain of fused multiply-adds in a fixed order, so it
+gives the same bits with AVX-512, AVX2 or none, at the speed of the widest the CPU has.
+Everything else is a fused loop compiled without fast-math and with numpy's error model: LLVM
+may vectorize a loop but never reorders, contracts or fuses float operations, so a kernel gives
+the same bits for every vector width and instruction set (`tests/test_kernels.py` compiles them
+for a plain x86-64 target in a subprocess and compares).
 
 tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's `ptanh_float`,
 accurate to a few ulp); sigmoid(x) = tanh(x / 2) / 2 + 1/2.
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -31,31 +34,63 @@ B0, B2, B4, B6 = F32(4.89352518554385e-03), F32(2.26843463243900e-03), F32(1.185
     F32(1.19825839466702e-06)
 
 JIT = {"nogil": True, "cache": True, "error_model": "numpy", "fastmath": False}
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enums
 
 
 @functools.cache
-def blas():
-    """`cblas_sgemm` of the OpenBLAS numpy loaded (64-bit integer interface), as a ctypes
-    function the compiled step calls: the same kernels, and the same pinning, as np.matmul."""
-    from threadpoolctl import threadpool_info
+def _gemm_library() -> ctypes.CDLL:
+    """gemm.c's library. Its instruction-set path is fixed here, before any thread calls it
+    (LSTM_OVERFIT_GEMM may ask for a narrower one than the CPU's widest)."""
+    import os
 
-    paths = [i["filepath"] for i in threadpool_info() if i["internal_api"] == "openblas"
-             and "scipy_openblas64" in i["filepath"]]
-    if not paths:
-        raise RuntimeError("numpy's OpenBLAS (scipy_openblas64) is not loaded")
-    sgemm = ctypes.CDLL(paths[0]).scipy_cblas_sgemm64_
-    i32, i64, f32, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
-    sgemm.argtypes = [i32, i32, i32, i64, i64, i64, f32, ptr, i64, ptr, i64, f32, ptr, i64]
-    sgemm.restype = None
-    return sgemm
+    from lstm_overfit import _gemm
+
+    lib = ctypes.CDLL(_gemm.__file__)
+    lib.lstm_gemm_source.restype = ctypes.c_char_p
+    source = Path(__file__).with_name("gemm.c")
+    # DVC reruns a stage when gemm.c changes; results must not come from an older build of it.
+    if source.exists() and lib.lstm_gemm_source().decode() != hashlib.sha256(
+            source.read_bytes()).hexdigest():
+        raise RuntimeError(f"{_gemm.__file__} was built from another {source.name}: "
+                           "rebuild it with `pip install --no-deps -e .` (make does)")
+    lib.lstm_gemm_path.restype = ctypes.c_char_p
+    if lib.lstm_gemm_path() is None:
+        raise RuntimeError(f"LSTM_OVERFIT_GEMM={os.environ.get('LSTM_OVERFIT_GEMM')!r}: allowed "
+                           "are avx512, avx2 and scalar, as far as this CPU runs them")
+    i32, i64, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+    lib.lstm_gemm.argtypes = [i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64]
+    lib.lstm_gemm.restype = None
+    return lib
+
+
+def gemm_kernel():
+    """`lstm_gemm` as a ctypes function that compiled code calls (see `gemm`)."""
+    return _gemm_library().lstm_gemm
+
+
+def gemm_path() -> str:
+    """The instruction set the matrix product runs on here: avx512, avx2 or scalar."""
+    return _gemm_library().lstm_gemm_path().decode()
 
 
 @njit(inline="always", **JIT)
-def gemm(sgemm, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
-    """c (m x n, row-major) = op(a) @ op(b)."""
-    sgemm(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
-          ONE, a.ctypes.data, lda, b.ctypes.data, ldb, ZERO, c.ctypes.data, ldc)
+def gemm(fn, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
+    """c (m x n, row-major) = op(a) @ b, op(a) = a.T if trans_a."""
+    fn(1 if trans_a else 0, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, c.ctypes.data, ldc)
+
+
+@njit(**JIT)
+def transpose(a, out):
+    """out = a.T: the backward pass multiplies by a weight's transpose, which the kernel
+    reads as a row-major matrix."""
+    rows, cols = a.shape
+    block = 16  # a square of a and of out at a time: both stay in cache (256 x 1024: 0.63 -> 0.17 ms)
+    for r0 in range(0, rows, block):
+        r1 = min(rows, r0 + block)
+        for j0 in range(0, cols, block):
+            j1 = min(cols, j0 + block)
+            for r in range(r0, r1):
+                for j in range(j0, j1):
+                    out[j, r] = a[r, j]
 
 
 @njit(inline="always", **JIT)
@@ -130,6 +165,27 @@ def lstm_infer_step(z, xw, bias, c, h, mask):
             cn = f * c[r, j] + i * g
             c[r, j] = cn
             h[r, j] = o * tanh(cn)
+
+
+@njit(**JIT)
+def infer(gemm_fn, xt, mask, kernel, recurrent, bias, dense, dense_bias, xw, z, c, h, out):
+    """Inference-mode outputs of the rows in xt (steps x rows x features) into out: the
+    regression output or the classifier's logit. xw, z, c, h are work arrays."""
+    steps, rows, features = xt.shape
+    units = recurrent.shape[0]
+    four = 4 * units
+    gemm(gemm_fn, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
+    h[:] = ZERO
+    c[:] = ZERO
+    for t in range(steps):
+        if t:
+            gemm(gemm_fn, False, rows, four, units, h, units, recurrent, four, z, four)
+        else:
+            z[:] = ZERO
+        lstm_infer_step(z, xw[t], bias, c, h, mask[t])
+    gemm(gemm_fn, False, rows, 1, units, h, units, dense, 1, out, 1)
+    for r in range(rows):
+        out[r] += dense_bias[0]
 
 
 @njit(**JIT)
@@ -274,14 +330,14 @@ def logistic_head(logit, y, idx, count, dpred):
 
 
 @njit(**JIT)
-def train_step(sgemm, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alpha, buf):
+def train_step(gemm_fn, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alpha, buf):
     """One optimizer step of one run on the rows `idx`, in place: forward, backward through
     time, and Adam. `w`, `g`, `m`, `v` are (kernel, recurrent, bias, dense, dense_bias,
     embedding) weights, gradients and moments; `u` the dropout draws (rate 0: none); `buf`
     the work arrays of this batch size. Returns the batch's summed loss (float64)."""
     kernel, recurrent, bias, dense, dense_bias, embedding = w
     g_kernel, g_recurrent, g_bias, g_dense, g_dense_bias, g_embedding = g
-    xt, mask, xw, z, gates, c, h, tc, dz, dh, dh2, dc, out, pred, dpred, dx = buf
+    xt, mask, xw, z, gates, c, h, tc, dz, dh, dh2, dc, out, pred, dpred, dx, recurrent_t, kernel_t = buf
     steps, rows, features = xt.shape
     units = recurrent.shape[0]
     four = 4 * units
@@ -289,14 +345,14 @@ def train_step(sgemm, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alph
         embed_time_major(embedding, tokens, idx, xt, mask)
     else:
         gather_time_major(x, idx, xt)
-    gemm(sgemm, False, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
+    gemm(gemm_fn, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
     for r in range(rows):
         for j in range(units):
             h[0, r, j] = ZERO
             c[0, r, j] = ZERO
     for t in range(steps):
         if t:
-            gemm(sgemm, False, False, rows, four, units, h[t], units, recurrent, four, z, four)
+            gemm(gemm_fn, False, rows, four, units, h[t], units, recurrent, four, z, four)
         else:
             z[:] = ZERO  # h is zero before the first step
         lstm_forward_step(z, xw[t], bias, c[t], h[t], mask[t], gates[t], c[t + 1], h[t + 1],
@@ -306,7 +362,7 @@ def train_step(sgemm, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alph
         dropout(last, u, rate, out)
     else:
         out[:] = last
-    gemm(sgemm, False, False, rows, 1, units, out, units, dense, 1, pred, 1)
+    gemm(gemm_fn, False, rows, 1, units, out, units, dense, 1, pred, 1)
     for r in range(rows):
         pred[r] += dense_bias[0]
     if logistic:
@@ -314,7 +370,7 @@ def train_step(sgemm, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alph
     else:
         total = squared_error_head(pred, y, idx, rows, dpred)
 
-    gemm(sgemm, True, False, units, 1, rows, out, units, dpred, 1, g_dense, 1)
+    gemm(gemm_fn, True, units, 1, rows, out, units, dpred, 1, g_dense, 1)
     g_dense_bias[0] = ZERO
     for r in range(rows):
         g_dense_bias[0] += dpred[r]
@@ -324,23 +380,25 @@ def train_step(sgemm, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alph
             dc[r, j] = ZERO
     if rate > ZERO:
         dropout(dh, u, rate, dh)
+    transpose(recurrent, recurrent_t)
     cur, nxt = dh, dh2
     for t in range(steps - 1, -1, -1):
         lstm_backward_step(cur, dc, gates[t], c[t], tc[t], mask[t], dz[t])
         if t:
-            gemm(sgemm, False, True, rows, units, four, dz[t], four, recurrent, four, nxt, units)
+            gemm(gemm_fn, False, rows, units, four, dz[t], four, recurrent_t, units, nxt, units)
             if tokens.shape[0]:
                 carry_masked(nxt, cur, mask[t])
             cur, nxt = nxt, cur
     flat_dz = dz.reshape(steps * rows, four)
     # h is zero before the first step: its rows add nothing to the recurrent gradient.
-    gemm(sgemm, True, False, units, four, (steps - 1) * rows, h[1:steps].reshape(-1, units),
+    gemm(gemm_fn, True, units, four, (steps - 1) * rows, h[1:steps].reshape(-1, units),
          units, flat_dz[rows:], four, g_recurrent, four)
-    gemm(sgemm, True, False, features, four, steps * rows, xt.reshape(steps * rows, features),
+    gemm(gemm_fn, True, features, four, steps * rows, xt.reshape(steps * rows, features),
          features, flat_dz, four, g_kernel, four)
     column_sums(flat_dz, g_bias)
     if tokens.shape[0]:
-        gemm(sgemm, False, True, steps * rows, features, four, flat_dz, four, kernel, four,
+        transpose(kernel, kernel_t)
+        gemm(gemm_fn, False, steps * rows, features, four, flat_dz, four, kernel_t, features,
              dx.reshape(steps * rows, features), features)
         embed_gradient(dx, tokens, idx, g_embedding)
     zero = np.float32(0.0)
@@ -352,3 +410,55 @@ def train_step(sgemm, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alph
     if tokens.shape[0]:
         adam(embedding, g_embedding, m[5], v[5], alpha, zero)
     return total
+
+
+@njit(**JIT)
+def orthonormal_columns(at):
+    """Householder QR of A (m x n, m >= n), given as at = A.T (n x m, float64, overwritten):
+    returns Q.T (n x m) with Q's columns signed so that R's diagonal is positive, which is
+    what Keras' Orthogonal initializer returns as q * sign(diag(r)). Every sum runs in one
+    order (no BLAS, no LAPACK, whose blocking follows the CPU's cache sizes), so the weights
+    are the same on every machine."""
+    n, m = at.shape
+    vs = np.zeros((n, m))
+    signs = np.zeros(n)
+    for j in range(n):
+        norm = 0.0
+        for i in range(j, m):
+            norm += at[j, i] * at[j, i]
+        norm = np.sqrt(norm)
+        alpha = -norm if at[j, j] >= 0.0 else norm
+        v = vs[j]
+        for i in range(j, m):
+            v[i] = at[j, i]
+        v[j] -= alpha
+        vnorm = 0.0
+        for i in range(j, m):
+            vnorm += v[i] * v[i]
+        vnorm = np.sqrt(vnorm)
+        if vnorm > 0.0:
+            for i in range(j, m):
+                v[i] /= vnorm
+        for col in range(j, n):
+            d = 0.0
+            for i in range(j, m):
+                d += v[i] * at[col, i]
+            for i in range(j, m):
+                at[col, i] -= 2.0 * v[i] * d
+        signs[j] = np.sign(at[j, j])
+    q = np.zeros((n, m))
+    for col in range(n):
+        q[col, col] = 1.0
+    for j in range(n - 1, -1, -1):
+        v = vs[j]
+        for col in range(n):
+            d = 0.0
+            for i in range(j, m):
+                d += v[i] * q[col, i]
+            for i in range(j, m):
+                q[col, i] -= 2.0 * v[i] * d
+    for col in range(n):
+        for i in range(m):
+            q[col, i] *= signs[col]
+    return q
+

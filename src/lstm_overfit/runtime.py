@@ -7,11 +7,13 @@ import sys
 from collections.abc import MutableMapping
 
 # What makes the bits the same on every machine of this kind (some have AVX-512, some not):
+# - The engine's products and kernels add in one order on every instruction set (gemm.c,
+#   kernels.py), so they need no pin and run at the CPU's full width.
 # - OpenBLAS picks its kernels by CPU at load time, and AVX-512 kernels add in another order;
-#   every machine of this kind has the Haswell set (AVX2 + FMA), so all use that one.
-# - One OpenBLAS thread: each run is sequential, runs train side by side (engine.py).
+#   every machine of this kind has the Haswell set (AVX2 + FMA), so numpy's own products
+#   (matplotlib's transforms of the committed figures' coordinates) all use that one.
+# - One OpenBLAS thread: runs train side by side, one per core (engine.py).
 # - TensorFlow (Keras' initializers) caps oneDNN at AVX2 for the same reason.
-# The engine's own kernels give the same bits on every instruction set (kernels.py).
 PINNED_ENV = {
     "OPENBLAS_CORETYPE": "Haswell",
     "OPENBLAS_NUM_THREADS": "1",

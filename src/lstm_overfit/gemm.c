@@ -1,0 +1,205 @@
+/* The engine's matrix product: C (m x n) = op(A) (m x k) @ B (k x n), float32, row-major.
+
+   Why not OpenBLAS: its kernels are chosen by CPU at load time and add in an order of their
+   own (AVX-512 kernels split and regroup the sums differently from AVX2 ones), so the same
+   training gives other bits on another CPU generation unless every machine is held to the
+   slowest common kernel set. Here every element of C is one chain of fused multiply-adds
+   over p = 0, 1, ..., k-1, in order, starting from 0:
+
+       c[i][j] = fma(a[i][k-1], b[k-1][j], ... fma(a[i][1], b[1][j], fma(a[i][0], b[0][j], 0)))
+
+   A fused multiply-add rounds once, exactly as IEEE 754 defines it, in every instruction set
+   (fmaf in scalar code, vfmadd in AVX2 and AVX-512), and vectors only ever run across j, the
+   independent output columns. So the bits are the same for every vector width: an AVX-512
+   machine runs 16 columns a step and gets what an AVX2 machine gets with 8, or plain C with 1.
+   tests/test_gemm.py forces each path on the same inputs and compares the bits.
+
+   op(A)[i][p] = a[i * lda + p], or a[p * lda + i] when trans_a (A stored transposed). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int64_t i64;
+
+#define A_AT(a, lda, trans, i, p) ((trans) ? (a)[(p) * (lda) + (i)] : (a)[(i) * (lda) + (p)])
+
+/* Columns [j0, j1) one at a time: the tails narrower than a vector, and the reference path. */
+static void gemm_scalar(int trans, i64 m, i64 j0, i64 j1, i64 k, const float *a, i64 lda,
+                        const float *b, i64 ldb, float *c, i64 ldc) {
+    for (i64 i = 0; i < m; i++)
+        for (i64 j = j0; j < j1; j++) {
+            float acc = 0.0f;
+            for (i64 p = 0; p < k; p++)
+                acc = fmaf(A_AT(a, lda, trans, i, p), b[p * ldb + j], acc);
+            c[i * ldc + j] = acc;
+        }
+}
+
+/* Work space for the packed operands, one per thread (runs train on threads side by side),
+   grown as needed and kept: a step calls the product hundreds of times. */
+static __thread float *scratch_buf;
+static __thread size_t scratch_len;
+
+static float *scratch(size_t floats) {
+    if (floats > scratch_len) {
+        free(scratch_buf);
+        scratch_buf = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        scratch_len = scratch_buf ? floats : 0;
+    }
+    return scratch_buf;
+}
+
+/* op(A) as tiles of MR rows, each tile k x MR contiguous (rows past m are zero), so the
+   kernel reads A as one forward stream whatever its layout. Copying moves no arithmetic. */
+static void pack_a(int trans, int MR, i64 m, i64 k, const float *a, i64 lda, float *out) {
+    for (i64 i0 = 0; i0 < m; i0 += MR)
+        for (i64 p = 0; p < k; p++)
+            for (int r = 0; r < MR; r++)
+                *out++ = i0 + r < m ? A_AT(a, lda, trans, i0 + r, p) : 0.0f;
+}
+
+/* Columns [j, j + nr) of B as one k x nr block, contiguous. */
+static void pack_b(i64 k, i64 nr, const float *b, i64 ldb, float *out) {
+    for (i64 p = 0; p < k; p++) {
+        memcpy(out, b + p * ldb, (size_t)nr * sizeof(float));
+        out += nr;
+    }
+}
+
+/* One register tile: MR rows by NV vectors of columns, accumulated over all of k from packed
+   A (k x MR) and B's rows (ldb apart); the first `rows` rows are stored. MR and NV are
+   constants where it is called, so the compiler keeps the tile in registers. */
+#define TILE(NAME, TARGET, VEC, WIDTH, ZERO, LOAD, SET1, FMA, STORE)                        \
+    static inline __attribute__((always_inline, target(TARGET))) void NAME(                 \
+        const int MR, const int NV, i64 rows, i64 k, const float *ap, const float *bp,       \
+        i64 ldb, float *c, i64 ldc) {                                                        \
+        VEC acc[16][4];                                                                       \
+        for (int i = 0; i < MR; i++)                                                          \
+            for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                                  \
+        for (i64 p = 0; p < k; p++) {                                                         \
+            VEC bv[4];                                                                        \
+            for (int v = 0; v < NV; v++) bv[v] = LOAD(bp + WIDTH * v);                        \
+            for (int i = 0; i < MR; i++) {                                                    \
+                VEC ai = SET1(ap[i]);                                                         \
+                for (int v = 0; v < NV; v++) acc[i][v] = FMA(ai, bv[v], acc[i][v]);           \
+            }                                                                                 \
+            ap += MR;                                                                         \
+            bp += ldb;                                                                        \
+        }                                                                                     \
+        for (int i = 0; i < MR; i++)                                                          \
+            if (i < rows)                                                                     \
+                for (int v = 0; v < NV; v++) STORE(c + i * ldc + WIDTH * v, acc[i][v]);       \
+    }
+
+TILE(tile512, "avx512f,fma", __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps,
+     _mm512_fmadd_ps, _mm512_storeu_ps)
+TILE(tile256, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps,
+     _mm256_fmadd_ps, _mm256_storeu_ps)
+
+/* Column blocks of NV vectors, every row tile of the packed A over one block before the next.
+   With many row tiles a block of B is packed first (k x nr, contiguous: one stream instead of
+   k rows a page apart); with a few, reading B in place costs less than the copy. */
+#define PATH(NAME, TARGET, TILEFN, WIDTH, MR, NV)                                             \
+    static __attribute__((target(TARGET))) void NAME(int trans, i64 m, i64 n, i64 k,         \
+                                                     const float *a, i64 lda, const float *b, \
+                                                     i64 ldb, float *c, i64 ldc) {           \
+        const i64 tiles = (m + MR - 1) / MR, vec_cols = n / WIDTH * WIDTH;                    \
+        const i64 a_len = (tiles * MR * k + 15) / 16 * 16; /* keeps packed B 64-byte aligned */ \
+        const int pack = m > 64;                                                              \
+        float *ap = scratch((size_t)(a_len + (pack ? k * WIDTH * NV : 0)));                   \
+        if (ap == NULL) abort();                                                              \
+        float *bp = ap + a_len;                                                               \
+        if (vec_cols) pack_a(trans, MR, m, k, a, lda, ap);                                    \
+        i64 j = 0;                                                                            \
+        for (int nv = NV; nv >= 1; nv--) {                                                    \
+            const i64 nr = WIDTH * nv;                                                        \
+            for (; j + nr <= n; j += nr) {                                                    \
+                if (pack) pack_b(k, nr, b + j, ldb, bp);                                      \
+                const float *bb = pack ? bp : b + j;                                          \
+                const i64 bs = pack ? nr : ldb;                                               \
+                for (i64 t = 0; t < tiles; t++) {                                             \
+                    float *ct = c + t * MR * ldc + j;                                         \
+                    const float *at = ap + t * MR * k;                                        \
+                    switch (nv) { /* a constant in each call: the tile stays in registers */   \
+                    case 4: TILEFN(MR, 4, m - t * MR, k, at, bb, bs, ct, ldc); break;         \
+                    case 3: TILEFN(MR, 3, m - t * MR, k, at, bb, bs, ct, ldc); break;         \
+                    case 2: TILEFN(MR, 2, m - t * MR, k, at, bb, bs, ct, ldc); break;         \
+                    default: TILEFN(MR, 1, m - t * MR, k, at, bb, bs, ct, ldc); break;        \
+                    }                                                                         \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        gemm_scalar(trans, m, vec_cols, n, k, a, lda, b, ldb, c, ldc);                        \
+    }
+
+/* Tile sizes measured on the model's shapes (bench/speed.py): AVX-512 has 32 registers, 8 x 2
+   accumulators fill 16 and 8 rows divide a batch of 32; AVX2 has 16, 4 x 3 fill 12. */
+#ifndef MR512
+#define MR512 8
+#define NV512 2
+#define MR256 4
+#define NV256 3
+#endif
+PATH(gemm_avx512, "avx512f,fma", tile512, 16, MR512, NV512)
+PATH(gemm_avx2, "avx2,fma", tile256, 8, MR256, NV256)
+
+static void gemm_plain(int trans, i64 m, i64 n, i64 k, const float *a, i64 lda, const float *b,
+                       i64 ldb, float *c, i64 ldc) {
+    gemm_scalar(trans, m, 0, n, k, a, lda, b, ldb, c, ldc);
+}
+
+typedef void (*gemm_fn)(int, i64, i64, i64, const float *, i64, const float *, i64, float *,
+                        i64);
+
+static const char *PATHS[] = {"avx512", "avx2", "scalar"};
+static const gemm_fn FNS[] = {gemm_avx512, gemm_avx2, gemm_plain};
+
+/* The widest path this CPU runs, unless LSTM_OVERFIT_GEMM names a narrower one (the tests
+   compare paths; the bench measures what each is worth). -1: the name is not a path or this
+   CPU cannot run it. */
+static int choose(void) {
+    __builtin_cpu_init();
+    int best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") ? 0
+               : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
+                                                                                    : 2;
+    const char *want = getenv("LSTM_OVERFIT_GEMM");
+    if (want == NULL || *want == '\0') return best;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(want, PATHS[i]) == 0) return i >= best ? i : -1;
+    return -1;
+}
+
+static int chosen = -2;
+
+/* The path in use: "avx512", "avx2", "scalar", or NULL if LSTM_OVERFIT_GEMM asks for one
+   this CPU cannot run (or names none). */
+const char *lstm_gemm_path(void) {
+    if (chosen == -2) chosen = choose();
+    return chosen < 0 ? NULL : PATHS[chosen];
+}
+
+/* The product; call lstm_gemm_path() first (it fixes the path before threads start). */
+void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const float *b,
+               i64 ldb, float *c, i64 ldc) {
+    FNS[chosen](trans_a, m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+#ifndef GEMM_SOURCE_SHA256
+#define GEMM_SOURCE_SHA256 "unknown"
+#endif
+
+/* The sha256 of the gemm.c this library was built from (setup.py passes it). */
+const char *lstm_gemm_source(void) { return GEMM_SOURCE_SHA256; }
+
+/* An importable module, so the package finds this library like any other of its modules;
+   the functions above are called through ctypes from compiled (numba) code. */
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_gemm",
+                                    "The engine's matrix product (see gemm.c).", -1, NULL};
+
+PyMODINIT_FUNC PyInit__gemm(void) { return PyModule_Create(&module); }
