@@ -216,3 +216,17 @@ def test_tracking_server_stopped_mid_pipeline_fails_fast_and_loses_nothing(stack
     runs = c.search_runs([exp], max_results=1000)
     assert before <= {r.info.run_id for r in runs}
     assert {r.info.status for r in runs if r.data.tags.get("DVC_EXP_NAME") == "team-a2"} == {"FINISHED"}
+
+
+def test_a_supervisor_that_crashes_shows_why(tmp_path):
+    """A state file from another version (no internal ports): the supervisor's traceback
+    reaches the user, not only "exited with code 1"."""
+    layout = Layout(tmp_path / "stack")
+    layout.root.mkdir()
+    layout.state.write_text(json.dumps({"ports": {"postgres": 1, "s3": 2, "mlflow": 3}}))
+    out = sh(sys.executable, "-m", "lstm_overfit.team", "up", "--dir", str(layout.root),
+             "--ttl", "30", cwd=tmp_path, check=False, timeout=60)
+    assert out.returncode == 1
+    assert "supervisor exited with code 1" in out.stderr
+    assert "KeyError: 'internal'" in out.stderr
+    assert running(layout) is None

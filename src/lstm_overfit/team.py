@@ -88,6 +88,10 @@ class Layout:
     def state(self) -> Path:
         return self.root / "stack.json"
 
+    @property
+    def supervisor_log(self) -> Path:
+        return self.root / "supervisor.log"
+
 
 @dataclass(frozen=True)
 class Ports:
@@ -205,18 +209,26 @@ def _tool(name: str) -> str:
     return found
 
 
+def _service_user():
+    """The service user's passwd entry, made on a machine that has none yet (as root)."""
+    import pwd
+
+    try:
+        return pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                               "/usr/sbin/nologin", SERVICE_USER], capture_output=True, text=True)
+        if made.returncode != 0:
+            raise TeamError(f"cannot make the service user {SERVICE_USER!r} PostgreSQL runs as: "
+                            f"{made.stderr.strip()}") from None
+        return pwd.getpwnam(SERVICE_USER)
+
+
 def _as_service_user() -> dict:
     """Popen arguments that drop root for PostgreSQL; nothing to change for other users."""
     if os.geteuid() != 0:
         return {}
-    import pwd
-
-    try:
-        pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        SERVICE_USER], check=True, capture_output=True)
-    entry = pwd.getpwnam(SERVICE_USER)
+    entry = _service_user()
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
@@ -224,9 +236,7 @@ def _give_to_service_user(paths: list[Path]) -> None:
     """Let the service user own its folders and reach them: parents get o+x (traverse only)."""
     if os.geteuid() != 0:
         return
-    import pwd
-
-    entry = pwd.getpwnam(SERVICE_USER)
+    entry = _service_user()
     for path in paths:
         for parent in path.parents:
             mode = parent.stat().st_mode
@@ -472,7 +482,7 @@ def up(layout: Layout, ttl: float | None = None) -> Settings:
         cmd = [sys.executable, "-m", "lstm_overfit.team", "serve", "--dir", str(layout.root)]
         if ttl:
             cmd += ["--ttl", str(ttl)]
-        with open(layout.root / "supervisor.log", "a") as log:
+        with open(layout.supervisor_log, "a") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         deadline = time.monotonic() + 3 * START_SECONDS
@@ -481,8 +491,13 @@ def up(layout: Layout, ttl: float | None = None) -> Settings:
             if current.get("status") == "failed":
                 raise TeamError(current["error"])
             if proc.poll() is not None:
+                current = read_state(layout) or {}
+                if current.get("status") == "failed":  # written just before it exited
+                    raise TeamError(current["error"])
+                tail = layout.supervisor_log.read_text(errors="replace")
+                tail = "\n".join(tail.strip().splitlines()[-12:])
                 raise TeamError(f"the stack's supervisor exited with code {proc.returncode}; "
-                                f"logs in {layout.logs}")
+                                f"logs in {layout.logs}; its own output ends:\n{tail}")
             if time.monotonic() > deadline:
                 raise TeamError(f"the stack did not start in time; logs in {layout.logs}")
             time.sleep(0.3)
