@@ -169,6 +169,15 @@ def test_a_run_is_the_same_alone_or_beside_others_on_any_number_of_threads():
     assert not histories_equal(together[0], together[1])
 
 
+def test_a_run_helped_by_an_idle_core_is_the_same_run():
+    """One run on two cores: the idle one helps its products (LSTM(64): big enough to split)."""
+    data = tiny()
+    run = job(data, Network(64, 3), RunSpec("dropout", 1, dropout=0.5))
+    (helped,) = train_all([run], workers=2)
+    (alone,) = train_all([run], workers=2, lend=False)
+    assert histories_equal(helped, alone)
+
+
 def test_an_early_epoch_of_a_long_run_is_a_short_run():
     data, net, run = tiny(), Network(6, 3), RunSpec("dropout", 0, dropout=0.5)
     long, short = train_all([job(data, net, run, 5), job(data, net, run, 2)])

@@ -102,3 +102,27 @@ def test_an_unknown_path_is_refused_with_the_allowed_ones():
                          env=env, capture_output=True, text=True)
     assert out.returncode != 0
     assert "LSTM_OVERFIT_GEMM='sse9': allowed are avx512, avx2 and scalar" in out.stderr
+
+
+# Shapes big enough to be split among helpers: by columns (wide n) and by rows (narrow n).
+SPLIT = [(32, 1024, 256, False), (32, 256, 1024, False), (256, 1024, 608, True),
+         (640, 1024, 3, False), (512, 40, 129, False), (300, 33, 700, True), (5, 3, 9000, False)]
+
+
+@pytest.mark.parametrize(("m", "n", "kk", "trans"), SPLIT + SHAPES)
+def test_a_product_split_among_idle_cores_gives_the_same_bits(m, n, kk, trans):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
+    b = rng.standard_normal((kk, n), dtype=np.float32)
+    results = []
+    try:
+        for helpers in (0, 1, 3):
+            assert k.lend_cores(helpers) == helpers
+            c = np.full((m, n), np.nan, np.float32)
+            k.gemm_kernel()(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
+                            c.ctypes.data, n)
+            results.append(c)
+    finally:
+        k.lend_cores(0)
+    assert not np.isnan(results[0]).any()
+    assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -9,7 +9,8 @@ kernel (kernels.py); the recurrent kernel's gradient is one product over all tim
 Runs share nothing: each has its own weights, Adam state, batch order and dropout stream,
 both drawn from its seed and the epoch, so a run's numbers do not depend on which other runs
 train beside it, on how many threads there are, or on the budget (epoch 50 of a long run is a
-50-epoch run). Every run is single-threaded; the machine's cores are used by training runs side by side.
+50-epoch run). Runs train side by side, one per core; a core left without a run helps the
+products of those still training (gemm.c), which changes no bits.
 """
 
 from __future__ import annotations
@@ -354,10 +355,13 @@ def default_workers() -> int:
 
 
 def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
-              workers: int | None = None) -> list[History]:
+              workers: int | None = None, lend: bool = True) -> list[History]:
     """Train every job, `workers` runs at a time (the longest first), and return their
     histories in the order of `jobs`. `on_event` runs on the calling thread, so it may log
-    to MLflow or redraw a progress line without locking. Ctrl-C stops every run."""
+    to MLflow or redraw a progress line without locking. Ctrl-C stops every run.
+
+    With `lend`, a core with no run left to train (three seeds on two cores) helps the
+    products of the runs still training: the same bits, sooner."""
     weights = [initial_weights(j.network, j.run.seed) for j in jobs]
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -371,20 +375,31 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
         with lock:
             return next(todo, None)
 
+    cores = workers or default_workers()
+    idle = [cores - min(cores, len(jobs))]
+
+    def lend_one_more() -> None:
+        with lock:
+            idle[0] += 1
+            if lend:
+                k.lend_cores(idle[0])
+
     def worker() -> None:
         while not stop.is_set():
             i = next_job()
             if i is None:
-                return
+                break
             try:
                 results[i] = train_run(jobs[i], weights[i], i, events.put, stop)
             except BaseException as exc:  # reported to the calling thread, which re-raises
                 errors.append(exc)
                 stop.set()
             events.put(None)
+        lend_one_more()
 
-    threads = [threading.Thread(target=worker, daemon=True)
-               for _ in range(min(workers or default_workers(), len(jobs)))]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(cores - idle[0])]
+    if lend:
+        k.lend_cores(idle[0])
     for t in threads:
         t.start()
     finished = 0
@@ -407,6 +422,8 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
         stop.set()
         for t in threads:
             t.join()
+        if lend:
+            k.lend_cores(0)  # no product runs now
     if errors:
         raise errors[0]
     return [r for r in results if r is not None]

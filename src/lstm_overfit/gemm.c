@@ -21,6 +21,8 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,10 +186,121 @@ const char *lstm_gemm_path(void) {
     return chosen < 0 ? NULL : PATHS[chosen];
 }
 
+/* Idle cores lend a hand. Runs train one per thread; when fewer runs are left than cores (the
+   last of three seeds on two cores), the engine lends the idle cores to the products of the
+   runs still training: a product splits its columns (or rows) between the caller and the
+   helpers it can claim. Every element is still the one chain above, computed whole by one
+   thread, so the bits do not depend on how a product is split or on who helps.
+
+   A helper is a thread that spins while lent (its core has nothing else to do) and sleeps on a
+   condition variable otherwise. The engine raises the count as its workers run out of runs
+   and sets it back to 0 only once no product is running. */
+#define MAX_HELPERS 63
+#define MIN_SPLIT_WORK (1 << 16) /* m * n * k below this: a hand-off costs more than it saves */
+enum { FREE, CLAIMED, READY, DONE };
+
+typedef struct {
+    _Atomic int state;
+    int trans;
+    i64 m, n, k, lda, ldb, ldc;
+    const float *a, *b;
+    float *c;
+    char pad[64];
+} helper_t;
+
+static helper_t helpers[MAX_HELPERS];
+static _Atomic int lent;
+static int spawned;
+static pthread_mutex_t lend_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lend_cv = PTHREAD_COND_INITIALIZER;
+
+static void *helper_main(void *arg) {
+    const int index = (int)(intptr_t)arg;
+    helper_t *h = &helpers[index];
+    for (;;) {
+        if (index >= atomic_load_explicit(&lent, memory_order_acquire)) {
+            pthread_mutex_lock(&lend_mu);
+            while (index >= atomic_load(&lent)) pthread_cond_wait(&lend_cv, &lend_mu);
+            pthread_mutex_unlock(&lend_mu);
+        }
+        if (atomic_load_explicit(&h->state, memory_order_acquire) == READY) {
+            FNS[chosen](h->trans, h->m, h->n, h->k, h->a, h->lda, h->b, h->ldb, h->c, h->ldc);
+            atomic_store_explicit(&h->state, DONE, memory_order_release);
+        } else {
+            _mm_pause();
+        }
+    }
+    return NULL;
+}
+
+/* Lend `count` helpers to the products (0: none). Returns how many are lent. Lowering the
+   count is only allowed while no product runs. */
+int lstm_gemm_lend(int count) {
+    if (count < 0) count = 0;
+    if (count > MAX_HELPERS) count = MAX_HELPERS;
+    pthread_mutex_lock(&lend_mu);
+    while (spawned < count) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, helper_main, (void *)(intptr_t)spawned) != 0) break;
+        pthread_detach(thread);
+        spawned++;
+    }
+    if (count > spawned) count = spawned;
+    atomic_store(&lent, count);
+    pthread_cond_broadcast(&lend_cv);
+    pthread_mutex_unlock(&lend_mu);
+    return count;
+}
+
 /* The product; call lstm_gemm_path() first (it fixes the path before threads start). */
 void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const float *b,
                i64 ldb, float *c, i64 ldc) {
-    FNS[chosen](trans_a, m, n, k, a, lda, b, ldb, c, ldc);
+    const gemm_fn fn = FNS[chosen];
+    const int can = atomic_load_explicit(&lent, memory_order_acquire);
+    if (can == 0 || m * n * k < MIN_SPLIT_WORK) {
+        fn(trans_a, m, n, k, a, lda, b, ldb, c, ldc);
+        return;
+    }
+    helper_t *mine[MAX_HELPERS];
+    int got = 0;
+    for (int i = 0; i < can; i++) {
+        int expect = FREE;
+        if (atomic_compare_exchange_strong(&helpers[i].state, &expect, CLAIMED)) mine[got++] = &helpers[i];
+    }
+    /* Columns in whole blocks of 32 (two AVX-512 vectors) while there are enough, else rows. */
+    const int parts = got + 1;
+    const int by_cols = n >= 64 * parts || m < 2 * parts;
+    const i64 span = by_cols ? n : m, unit = by_cols ? 32 : 1;
+    const i64 units = (span + unit - 1) / unit;
+    i64 start = 0;
+    for (int part = 0; part < parts; part++) {
+        i64 end = part == parts - 1 ? span : (units * (part + 1) / parts) * unit;
+        if (end > span) end = span;
+        if (part == parts - 1) {
+            if (end > start) {
+                if (by_cols)
+                    fn(trans_a, m, end - start, k, a, lda, b + start, ldb, c + start, ldc);
+                else
+                    fn(trans_a, end - start, n, k, trans_a ? a + start : a + start * lda, lda, b,
+                       ldb, c + start * ldc, ldc);
+            }
+            break;
+        }
+        helper_t *h = mine[part];
+        h->trans = trans_a, h->k = k, h->lda = lda, h->ldb = ldb, h->ldc = ldc;
+        if (by_cols) {
+            h->m = m, h->n = end - start, h->a = a, h->b = b + start, h->c = c + start;
+        } else {
+            h->m = end - start, h->n = n, h->a = trans_a ? a + start : a + start * lda, h->b = b;
+            h->c = c + start * ldc;
+        }
+        atomic_store_explicit(&h->state, end > start ? READY : DONE, memory_order_release);
+        start = end;
+    }
+    for (int i = 0; i < got; i++) {
+        while (atomic_load_explicit(&mine[i]->state, memory_order_acquire) != DONE) _mm_pause();
+        atomic_store_explicit(&mine[i]->state, FREE, memory_order_release);
+    }
 }
 
 #ifndef GEMM_SOURCE_SHA256

@@ -59,12 +59,20 @@ def _gemm_library() -> ctypes.CDLL:
     i32, i64, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
     lib.lstm_gemm.argtypes = [i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64]
     lib.lstm_gemm.restype = None
+    lib.lstm_gemm_lend.argtypes = [i32]
+    lib.lstm_gemm_lend.restype = i32
     return lib
 
 
 def gemm_kernel():
     """`lstm_gemm` as a ctypes function that compiled code calls (see `gemm`)."""
     return _gemm_library().lstm_gemm
+
+
+def lend_cores(count: int) -> int:
+    """Let `count` idle cores help the products that run (0: none; see gemm.c). Lower it only
+    once no product runs. Returns how many helpers there are."""
+    return _gemm_library().lstm_gemm_lend(count)
 
 
 def gemm_path() -> str:
