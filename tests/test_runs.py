@@ -63,6 +63,7 @@ def test_mlflow_holds_parents_children_curves_and_sources(trained):
     assert len(curve) == len(records[0].runs[0].epochs) > 2
     assert [m.step for m in curve] == list(records[0].runs[0].epochs)
     assert "best_val_epoch_mean" in parent.data.metrics
+    assert 0 < parent.data.metrics["train_seconds"] < 600
     assert {d.dataset.name for d in child.inputs.dataset_inputs} == {"toy-training", "toy-validation"}
     assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["learning_curve.png"]
 

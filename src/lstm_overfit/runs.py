@@ -10,6 +10,7 @@ results records. `save_models` writes each run's Keras model.
 from __future__ import annotations
 
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +266,11 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
             for g in groups for run in g.runs()]
     live = LiveLog(tracker)
     progress = Progress(label, len(jobs), sum(j.schedule.epochs for j in jobs))
+    start = time.monotonic()
     histories = train_all(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
+    # How long the stage's runs trained together (wall, Keras' initial weights included):
+    # MLflow's run duration also counts imports and logging.
+    seconds = time.monotonic() - start
     live.flush(force=True)
     records, by_group, i = [], [], 0
     for g, rg, digest in zip(groups, mlflow_groups, digests, strict=True):
@@ -273,6 +278,7 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
         i += len(g.seeds)
         rec = record(g, hs, budget, digest)
         record_finished(tracker, rg, g, rec, hs, budget)
+        tracker.log(rg.parent, values={"train_seconds": seconds})
         records.append(rec)
         by_group.append(hs)
     return records, by_group
