@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lstm_overfit.params import ParamError, parse_params
+from lstm_overfit.params import ParamError, load_params, parse_params
 
 
 def test_repo_params_parse(repo_params):
@@ -86,6 +86,18 @@ def test_yaml_dates_and_strings_both_parse(raw_params):
 
     raw_params["stocks"]["start"] = dt.date(2016, 1, 4)
     assert parse_params(raw_params).stocks.start == dt.date(2016, 1, 4)
+
+
+def test_floats_read_as_dvc_writes_them(raw_params, tmp_path):
+    """`dvc exp run -S curves.l2=[0,0.00001]` writes `1e-05` (YAML 1.2): a number, not text."""
+    import yaml
+
+    raw_params["curves"]["l2"] = [0.0, 0.00001, 0.001]
+    text = yaml.safe_dump(raw_params, sort_keys=False).replace("1.0e-05", "1e-05")
+    assert "1e-05" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert load_params(path).curves.l2 == (0.0, 1e-05, 0.001)
 
 
 def test_params_are_frozen(repo_params):

@@ -8,6 +8,7 @@ should be greater than or equal to 1`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -277,7 +278,21 @@ def parse_params(raw: object) -> Params:
         raise _error(exc, raw) from None
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats as YAML 1.2 does, as DVC reads params.yaml:
+    `dvc exp run -S curves.l2=[0.00001]` writes `1e-05`, which YAML 1.1 takes for a string."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def load_yaml(text: str) -> object:
+    """params.yaml's text as DVC reads it."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader
+
+
 def load_params(path: Path) -> Params:
     """Read and check a params file."""
-    with open(path, encoding="utf-8") as f:
-        return parse_params(yaml.safe_load(f))
+    return parse_params(load_yaml(path.read_text(encoding="utf-8")))
