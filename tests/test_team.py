@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import git_project, set_git_user, sh, stages_run, tiny_params, wait_for_queue
+from conftest import clean_env, git_project, set_git_user, sh, stages_run, tiny_params, wait_for_queue
 from lstm_overfit.team import Layout, read_state, running
 
 pytestmark = pytest.mark.e2e
@@ -187,35 +188,65 @@ def test_wrong_s3_credentials_name_the_remote(stack, clones, tmp_path):
     assert "credentials accepted" in ok.stdout
 
 
-def test_tracking_server_stopped_mid_pipeline_fails_fast_and_loses_nothing(stack, clones):
+# A setting under which the tiny ex1 stage trains for some seconds: big enough to be stopped
+# while it trains, never memorized early (the stop threshold is out of reach).
+LONG = ("-S", "train.ex1.units=256", "-S", "train.ex1.epochs=1200",
+        "-S", "memorization.stop_frac=0.000000001")
+
+
+def test_tracking_server_stopped_mid_pipeline_fails_fast_and_loses_nothing(stack, clones,
+                                                                          tmp_path):
     layout, env = stack
     a, _ = clones
     c, exp = client(env)
     before = {r.info.run_id for r in c.search_runs([exp], max_results=1000)}
-    os.kill(read_state(layout)["servers"]["mlflow"], signal.SIGTERM)
+
+    # Stopped while a stage trains: its live metrics already reach the server.
+    cmd = ["dvc", "exp", "run", "-n", "team-a2", *LONG, TRAIN]
+    with open(tmp_path / "out", "w+") as out:
+        proc = subprocess.Popen(cmd, cwd=a, env=clean_env(**env), stdout=out, stderr=out)
+        deadline = time.monotonic() + 120
+        while not any(r.data.metrics.get("fit_loss") for r in c.search_runs(
+                [exp], "tags.DVC_EXP_NAME = 'team-a2'", max_results=10)):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "out").read_text()
+            time.sleep(0.5)
+        os.kill(read_state(layout)["servers"]["mlflow"], signal.SIGTERM)
+        stopped = time.monotonic()
+        assert proc.wait(timeout=120) != 0
+        assert time.monotonic() - stopped < 30
+        out.seek(0)
+        text = out.read()
+    assert f"MLflow tracking store {env['MLFLOW_TRACKING_URI']} stopped answering" in text, text
+    assert "Traceback" not in text
+    assert not (a / "results/ex1/baseline.json").exists()  # the failed stage wrote nothing
     deadline = time.monotonic() + 60
     while running(layout) is not None:  # the supervisor takes the stack down with it
         assert time.monotonic() < deadline
         time.sleep(0.5)
 
+    # Started while the server is down: refused before any training.
     start = time.monotonic()
-    failed = sh("dvc", "exp", "run", "-n", "team-a2", "-S", "train.ex1.epochs=7", TRAIN, cwd=a,
-                env=env, check=False)
+    failed = sh("dvc", "exp", "run", "-n", "team-a2", *LONG, TRAIN, cwd=a, env=env, check=False)
     assert failed.returncode != 0
     text = failed.stdout + failed.stderr
     assert f"MLflow tracking store {env['MLFLOW_TRACKING_URI']} is unreachable" in text, text
     assert "Traceback" not in text
     assert time.monotonic() - start < 60
-    assert not (a / "results/ex1/baseline.json").exists()  # DVC cleared it; nothing written
 
     assert team("up", layout, cwd=a) == env  # same ports, same data
-    done = sh("dvc", "exp", "run", "-n", "team-a2", "-S", "train.ex1.epochs=7", TRAIN, cwd=a,
-              env=env)
+    done = sh("dvc", "exp", "run", "-n", "team-a2", *LONG, TRAIN, cwd=a, env=env)
     assert TRAIN in stages_run(done.stdout)
     c, exp = client(env)
     runs = c.search_runs([exp], max_results=1000)
-    assert before <= {r.info.run_id for r in runs}
-    assert {r.info.status for r in runs if r.data.tags.get("DVC_EXP_NAME") == "team-a2"} == {"FINISHED"}
+    assert before <= {r.info.run_id for r in runs}  # nothing lost
+    attempts = [r for r in runs if r.data.tags.get("DVC_EXP_NAME") == "team-a2"]
+    # The stopped attempt's runs stay as the server last saw them; the rerun's all finished.
+    finished = [r for r in attempts if r.info.status == "FINISHED"]
+    assert len(finished) == 3  # a parent and a child per seed
+    for r in finished:
+        if "mlflow.parentRunId" in r.data.tags:
+            assert len(c.get_metric_history(r.info.run_id, "fit_loss")) == 1200
+    assert {r.info.status for r in attempts} <= {"FINISHED", "RUNNING", "FAILED"}
 
 
 def test_a_supervisor_that_crashes_shows_why(tmp_path):
