@@ -487,13 +487,12 @@ def up(layout: Layout, ttl: float | None = None) -> Settings:
                                     start_new_session=True)
         deadline = time.monotonic() + 3 * START_SECONDS
         while (state := running(layout)) is None:
+            exited = proc.poll() is not None
+            # Read after the poll: a failure it wrote just before exiting is seen.
             current = read_state(layout) or {}
             if current.get("status") == "failed":
                 raise TeamError(current["error"])
-            if proc.poll() is not None:
-                current = read_state(layout) or {}
-                if current.get("status") == "failed":  # written just before it exited
-                    raise TeamError(current["error"])
+            if exited:
                 tail = layout.supervisor_log.read_text(errors="replace")
                 tail = "\n".join(tail.strip().splitlines()[-12:])
                 raise TeamError(f"the stack's supervisor exited with code {proc.returncode}; "
