@@ -14,6 +14,7 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	ruff check src tests bench tools
+	lint-imports
 
 # The machine's ceiling, the engine against it and the article's way, and the pipeline stage
 # by stage (about 20 minutes; run it on a quiet machine).
@@ -28,12 +29,12 @@ screenshot: $(VENV)/.installed
 # The team stack: PostgreSQL, an S3 server and `mlflow server` on loopback (README, "Team
 # setup"); `team-up` also points this clone's DVC remote `team` at it (.dvc/config.local).
 team-up: $(VENV)/.installed-team
-	python -m lstm_overfit.team up --project .
+	python -m lstm_overfit.infrastructure.team up --project .
 
 team-down: $(VENV)/.installed-team
-	python -m lstm_overfit.team down
+	python -m lstm_overfit.infrastructure.team down
 
-$(VENV)/.installed: requirements.txt pyproject.toml setup.py src/lstm_overfit/gemm.c
+$(VENV)/.installed: requirements.txt pyproject.toml setup.py src/lstm_overfit/engine/gemm.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def pinned_env(**extra: str) -> dict[str, str]:
     """The environment the stages run in (runtime.py), plus `extra`."""
-    from lstm_overfit.runtime import PINNED_ENV
+    from lstm_overfit.infrastructure.runtime import PINNED_ENV
 
     return {**os.environ, **PINNED_ENV, **extra}
 
@@ -68,7 +68,7 @@ GATES = [[32, 128, 512], [32, 256, 1024], [32, 64, 256], [128, 608, 512], [256, 
 OUR_PRODUCT = textwrap.dedent("""
     import json, sys, time
     import numpy as np
-    from lstm_overfit.kernels import gemm_kernel, gemm_path
+    from lstm_overfit.engine.kernels import gemm_kernel, gemm_path
     fn = gemm_kernel()
     rng = np.random.default_rng(0)
     out = {}
@@ -90,7 +90,7 @@ OUR_PRODUCT = textwrap.dedent("""
 
 def unpinned_env() -> dict[str, str]:
     """This CPU's own choice: OpenBLAS's kernels for it, every core."""
-    from lstm_overfit.runtime import PINNED_ENV
+    from lstm_overfit.infrastructure.runtime import PINNED_ENV
 
     return {k: v for k, v in os.environ.items() if k not in PINNED_ENV}
 
@@ -136,11 +136,11 @@ ARTICLE_WAY = textwrap.dedent("""
 OURS = textwrap.dedent("""
     import json, sys, time
     t0 = time.perf_counter()
-    from lstm_overfit.runtime import pin_runtime
+    from lstm_overfit.infrastructure.runtime import pin_runtime
     pin_runtime()
     import numpy as np
-    from lstm_overfit.data import Dataset
-    from lstm_overfit.engine import Job, Network, RunSpec, Schedule, initial_weights, train_all
+    from lstm_overfit.datasets.arrays import Dataset
+    from lstm_overfit.engine.fast import Job, Network, RunSpec, Schedule, initial_weights, train_all
     models, epochs, n, steps, features, units, workers, measure, lend = map(int, sys.argv[1:10])
     rng = np.random.default_rng(2)
     x = rng.random((n, steps, features), dtype=np.float32)
@@ -233,7 +233,7 @@ def stage_order(root: Path, env: dict) -> list[str]:
 
 def stage_flops(root: Path, stage: str) -> float:
     """Training and measuring FLOPs of a training stage's runs, from its results file."""
-    from lstm_overfit.engine import Network, lstm_flops
+    from lstm_overfit.engine.fast import Network, lstm_flops
     from lstm_overfit.records import read_results
 
     total = 0.0

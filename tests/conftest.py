@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lstm_overfit.runtime import pin_runtime
+from lstm_overfit.infrastructure.runtime import pin_runtime
 
 # Before numpy loads anywhere in the test session: OpenBLAS reads these when it loads.
 pin_runtime()

@@ -14,14 +14,27 @@ PACKAGE = ROOT / "src" / "lstm_overfit"
 
 
 # Compiled modules and the C source they are built from (setup.py).
-EXTENSIONS = {"_gemm": "gemm.c"}
+EXTENSIONS = {"engine._gemm": "engine/gemm.c"}
 
 
 def module_file(module: str) -> Path:
     if module in EXTENSIONS:
         return PACKAGE / EXTENSIONS[module]
+    if not module:
+        return PACKAGE / "__init__.py"
     path = PACKAGE / f"{module.replace('.', '/')}.py"
     return path if path.exists() else PACKAGE / module.replace(".", "/") / "__init__.py"
+
+
+def is_module(module: str) -> bool:
+    return module in EXTENSIONS or module_file(module).exists()
+
+
+def with_packages(module: str) -> set[str]:
+    """A module and the packages above it: importing `a.b.c` runs `a/__init__.py` and
+    `a/b/__init__.py` first (the package's own top `__init__.py` included, as "")."""
+    parts = module.split(".")
+    return {module, ""} | {".".join(parts[:i]) for i in range(1, len(parts))}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -38,13 +51,14 @@ def imported_modules(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
-        if isinstance(node, ast.ImportFrom) and node.module == "lstm_overfit":
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lstm_overfit."):
-            found.add(node.module.split(".", 1)[1])
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "lstm_overfit":
+            base = node.module.partition(".")[2]
+            for alias in node.names:
+                sub = f"{base}.{alias.name}" if base else alias.name
+                found |= with_packages(sub if is_module(sub) else base)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".", 1)[1] for a in node.names
-                      if a.name.startswith("lstm_overfit.")}
+            found |= {m for a in node.names if a.name.startswith("lstm_overfit.")
+                      for m in with_packages(a.name.split(".", 1)[1])}
     return found
 
 
@@ -117,6 +131,7 @@ def test_a_dataset_change_reaches_only_its_own_stages():
 
 
 def test_the_closure_follows_imports_inside_functions():
-    assert "runtime" in closure("engine")  # Keras' initializers come through runtime
-    assert "engine" not in closure("stages.claims")  # reading results needs no engine
-    assert "_gemm" in closure("engine")  # the compiled product, listed as its C source
+    assert "infrastructure.runtime" in closure("engine.fast")  # Keras' initializers come through runtime
+    assert "engine.fast" not in closure("stages.claims")  # reading results needs no engine
+    assert "engine._gemm" in closure("engine.fast")  # the compiled product, listed as its C source
+    assert {"", "engine"} <= closure("engine.fast")  # the packages' __init__.py files run too

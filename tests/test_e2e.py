@@ -1,6 +1,6 @@
 """The real pipeline, end to end, as a user drives it: `dvc repro`, `dvc exp run -S`, the run
 cache, the queue, `dvc exp show` at a 160-column terminal, `dvc plots diff`, and the MLflow
-store at the repository root (tests/test_team.py reads runs through a real `mlflow server`'s
+store at the repository root (tests/infrastructure/test_team.py reads runs through a real `mlflow server`'s
 REST API). Tiny params; no mocks of DVC or MLflow. Takes a few minutes."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import ROOT, clean_env, git_project, sh, stages_run, tiny_params, wait_for_queue
-from lstm_overfit.catalogue import CLAIMS
+from lstm_overfit.science.catalogue import CLAIMS
 
 pytestmark = pytest.mark.e2e
 WIDTH = "160"

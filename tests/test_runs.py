@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from lstm_overfit.data import Dataset, load_dataset, random_split, save_dataset
-from lstm_overfit.engine import Network
+from lstm_overfit.datasets.arrays import Dataset, load_dataset, save_dataset
+from lstm_overfit.datasets.synthetic import random_split
+from lstm_overfit.engine.fast import Network
+from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import Memorization
 from lstm_overfit.records import DatasetRecord
 from lstm_overfit.runs import Budget, Group, keras_model, network, save_models, train_groups
-from lstm_overfit.tracking import Tracker, tracked
 
 M = Memorization(stop_frac=0.1, half_frac=0.5, plateau=0.1, every_until=3, growth=1.5)
 
@@ -85,7 +86,7 @@ def test_each_child_logs_its_model_in_the_keras_flavour(trained):
 
 def test_saved_models_are_the_trained_runs(trained):
     root, groups, records, histories, _ = trained
-    from lstm_overfit.runtime import import_keras
+    from lstm_overfit.infrastructure.runtime import import_keras
 
     import_keras()
     h = histories[1][1]

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lstm_overfit.team import free_port
+from lstm_overfit.infrastructure.team import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -1,1 +1,1 @@
-"""lstm-overfit: puts the claims of "Why is my simple LSTM not overfitting?" to a measured test."""
+"""Tests the claims of "Why is my simple LSTM not overfitting?"; layers in pyproject.toml."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from lstm_overfit.runtime import pin_runtime
+from lstm_overfit.infrastructure.runtime import pin_runtime
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from lstm_overfit.errors import StageError
-from lstm_overfit.outputs import write_json
+from lstm_overfit.infrastructure.outputs import write_json
 
 
 class Record(BaseModel):

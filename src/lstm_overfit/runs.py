@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_overfit.data import Dataset, dataset_hash
-from lstm_overfit.engine import (
+from lstm_overfit.datasets.arrays import Dataset, dataset_hash
+from lstm_overfit.engine.fast import (
     WEIGHT_NAMES,
     Event,
     History,
@@ -29,8 +29,14 @@ from lstm_overfit.engine import (
     steps_per_epoch,
     train_all,
 )
-from lstm_overfit.figures import learning_curve
-from lstm_overfit.measure import (
+from lstm_overfit.infrastructure.outputs import atomic_dir
+from lstm_overfit.infrastructure.progress import Progress
+from lstm_overfit.infrastructure.tracking import LiveLog, RunGroup, Tracker
+from lstm_overfit.params import Memorization, Params, Train
+from lstm_overfit.records import DatasetRecord, RunRecord
+from lstm_overfit.reporting.figures import learning_curve
+from lstm_overfit.reporting.summary import group_label, run_numbers
+from lstm_overfit.science.measure import (
     eval_epochs,
     mean_baseline_bce,
     mean_baseline_mse,
@@ -38,12 +44,6 @@ from lstm_overfit.measure import (
     stop_threshold,
     target_var,
 )
-from lstm_overfit.outputs import atomic_dir
-from lstm_overfit.params import Memorization, Params, Train
-from lstm_overfit.progress import Progress
-from lstm_overfit.records import DatasetRecord, RunRecord
-from lstm_overfit.summary import group_label, run_numbers
-from lstm_overfit.tracking import LiveLog, RunGroup, Tracker
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ def keras_model(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
                 input_shape: tuple[int, ...]):
     """The article's model as a plain Keras model holding one run's trained weights: what
     `save_weights` and MLflow's Keras flavour store, and what anyone can load and call."""
-    from lstm_overfit.runtime import import_keras
+    from lstm_overfit.infrastructure.runtime import import_keras
 
     keras = import_keras()
     reg = keras.regularizers.L2(run.l2) if run.l2 else None

@@ -1,2 +1,1 @@
-"""One module per DVC stage. Each `main(argv)` only reads its arguments (paths from dvc.yaml)
-and params, calls library functions and writes its outputs."""
+"""One module per DVC stage: main(argv) wires paths and params to the parts. Imports any part."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstm_overfit.catalogue import CLAIMS, headline
 from lstm_overfit.errors import StageError
-from lstm_overfit.outputs import write_json
+from lstm_overfit.infrastructure.outputs import write_json
 from lstm_overfit.params import load_params
 from lstm_overfit.records import load_results
+from lstm_overfit.science.catalogue import CLAIMS, headline
 
 
 def main(argv: list[str]) -> None:

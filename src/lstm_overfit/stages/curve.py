@@ -7,13 +7,13 @@ import argparse
 import os
 from pathlib import Path
 
-from lstm_overfit.data import load_dataset
-from lstm_overfit.outputs import write_json
+from lstm_overfit.datasets.arrays import load_dataset
+from lstm_overfit.infrastructure.outputs import write_json
+from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import REGULARIZED, load_params
 from lstm_overfit.records import merge, write_results
+from lstm_overfit.reporting.summary import stage_metrics
 from lstm_overfit.runs import Budget, Group, network, train_groups
-from lstm_overfit.summary import stage_metrics
-from lstm_overfit.tracking import Tracker, tracked
 
 
 def main(argv: list[str]) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstm_overfit.catalogue import figure_names
-from lstm_overfit.figures import figure
-from lstm_overfit.outputs import atomic_dir
+from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.params import load_params
 from lstm_overfit.records import load_results
+from lstm_overfit.reporting.figures import figure
+from lstm_overfit.science.catalogue import figure_names
 
 
 def main(argv: list[str]) -> None:

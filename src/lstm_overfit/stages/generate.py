@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstm_overfit.data import make_dataset, save_dataset
+from lstm_overfit.datasets.arrays import save_dataset
+from lstm_overfit.datasets.synthetic import make_dataset
 from lstm_overfit.errors import StageError
-from lstm_overfit.outputs import atomic_dir
+from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.params import load_params
 
 

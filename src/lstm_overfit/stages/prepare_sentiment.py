@@ -6,10 +6,10 @@ import argparse
 import csv
 from pathlib import Path
 
-from lstm_overfit.data import save_dataset
-from lstm_overfit.outputs import atomic_dir, write_json
+from lstm_overfit.datasets.arrays import save_dataset
+from lstm_overfit.datasets.sentiment import dedupe, read_sentences, split, vectorize
+from lstm_overfit.infrastructure.outputs import atomic_dir, write_json
 from lstm_overfit.params import load_params
-from lstm_overfit.sentiment import dedupe, read_sentences, split, vectorize
 
 
 def main(argv: list[str]) -> None:

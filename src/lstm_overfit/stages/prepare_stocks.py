@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from lstm_overfit.data import save_dataset
-from lstm_overfit.outputs import atomic_dir, write_json
+from lstm_overfit.datasets.arrays import save_dataset
+from lstm_overfit.datasets.stocks import prepare, validate_prices
+from lstm_overfit.infrastructure.outputs import atomic_dir, write_json
 from lstm_overfit.params import load_params
-from lstm_overfit.stocks import prepare, validate_prices
 
 
 def main(argv: list[str]) -> None:

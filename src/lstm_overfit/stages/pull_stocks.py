@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstm_overfit.outputs import atomic_file, write_json
+from lstm_overfit.datasets.stocks import pull
+from lstm_overfit.infrastructure.outputs import atomic_file, write_json
 from lstm_overfit.params import load_params
-from lstm_overfit.stocks import pull
 
 
 def main(argv: list[str]) -> None:

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 from lstm_overfit.errors import StageError
-from lstm_overfit.outputs import atomic_file, read_json
+from lstm_overfit.infrastructure.outputs import atomic_file, read_json
+from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import load_params
 from lstm_overfit.records import load_results
-from lstm_overfit.report import render
-from lstm_overfit.tracking import Tracker, tracked
+from lstm_overfit.reporting.report import render
 
 
 def main(argv: list[str]) -> None:

@@ -8,14 +8,15 @@ import math
 import os
 from pathlib import Path
 
-from lstm_overfit.data import Dataset, random_split
-from lstm_overfit.engine import Network, steps_per_epoch
-from lstm_overfit.outputs import write_csv, write_json
+from lstm_overfit.datasets.arrays import Dataset
+from lstm_overfit.datasets.synthetic import random_split
+from lstm_overfit.engine.fast import Network, steps_per_epoch
+from lstm_overfit.infrastructure.outputs import write_csv, write_json
+from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import Sweep, load_params
 from lstm_overfit.records import write_results
+from lstm_overfit.reporting.summary import SWEEP_COLUMNS, sweep_metrics, sweep_rows
 from lstm_overfit.runs import Budget, Group, train_groups
-from lstm_overfit.summary import SWEEP_COLUMNS, sweep_metrics, sweep_rows
-from lstm_overfit.tracking import Tracker, tracked
 
 
 def sweep_datasets(p: Sweep) -> dict[int, Dataset]:

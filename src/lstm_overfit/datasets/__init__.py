@@ -1,0 +1,1 @@
+"""Data runs train on: format, generated, stocks, sentences. Imports params, infrastructure."""

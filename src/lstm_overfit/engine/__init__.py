@@ -1,0 +1,1 @@
+"""The training engine (fast, kernels, gemm.c). Imports datasets, params, infrastructure."""

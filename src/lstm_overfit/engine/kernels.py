@@ -1,0 +1,472 @@
+"""The LSTM engine's compiled parts (numba): one optimizer step, and the elementwise loops
+between its matrix products.
+
+Matrix products go to the package's own kernel (gemm.c, called through ctypes: `gemm_kernel()`),
+so a whole step runs without the GIL and without Python in between: runs train side by side on
+threads. Its every output element is one chain of fused multiply-adds in a fixed order, so it
+gives the same bits with AVX-512, AVX2 or none, at the speed of the widest the CPU has.
+Everything else is a fused loop compiled without fast-math and with numpy's error model: LLVM
+may vectorize a loop but never reorders, contracts or fuses float operations, so a kernel gives
+the same bits for every vector width and instruction set (`tests/test_kernels.py` compiles them
+for a plain x86-64 target in a subprocess and compares).
+
+tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's `ptanh_float`,
+accurate to a few ulp); sigmoid(x) = tanh(x / 2) / 2 + 1/2.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+F32 = np.float32
+ONE, HALF, ZERO, TWO = F32(1.0), F32(0.5), F32(0.0), F32(2.0)
+CLAMP = F32(7.90531110763549805)
+A1, A3, A5, A7 = F32(4.89352455891786e-03), F32(6.37261928875436e-04), F32(1.48572235717979e-05), \
+    F32(5.12229709037114e-08)
+A9, A11, A13 = F32(-8.60467152213735e-11), F32(2.00018790482477e-13), F32(-2.76076847742355e-16)
+B0, B2, B4, B6 = F32(4.89352518554385e-03), F32(2.26843463243900e-03), F32(1.18534705686654e-04), \
+    F32(1.19825839466702e-06)
+
+JIT = {"nogil": True, "cache": True, "error_model": "numpy", "fastmath": False}
+
+
+@functools.cache
+def _gemm_library() -> ctypes.CDLL:
+    """gemm.c's library. Its instruction-set path is fixed here, before any thread calls it
+    (LSTM_OVERFIT_GEMM may ask for a narrower one than the CPU's widest)."""
+    import os
+
+    from lstm_overfit.engine import _gemm
+
+    lib = ctypes.CDLL(_gemm.__file__)
+    lib.lstm_gemm_source.restype = ctypes.c_char_p
+    source = Path(__file__).with_name("gemm.c")
+    # DVC reruns a stage when gemm.c changes; results must not come from an older build of it.
+    if source.exists() and lib.lstm_gemm_source().decode() != hashlib.sha256(
+            source.read_bytes()).hexdigest():
+        raise RuntimeError(f"{_gemm.__file__} was built from another {source.name}: "
+                           "rebuild it with `pip install --no-deps -e .` (make does)")
+    lib.lstm_gemm_path.restype = ctypes.c_char_p
+    if lib.lstm_gemm_path() is None:
+        raise RuntimeError(f"LSTM_OVERFIT_GEMM={os.environ.get('LSTM_OVERFIT_GEMM')!r}: allowed "
+                           "are avx512, avx2 and scalar, as far as this CPU runs them")
+    i32, i64, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+    lib.lstm_gemm.argtypes = [i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64]
+    lib.lstm_gemm.restype = None
+    lib.lstm_gemm_lend.argtypes = [i32]
+    lib.lstm_gemm_lend.restype = i32
+    return lib
+
+
+def gemm_kernel():
+    """`lstm_gemm` as a ctypes function that compiled code calls (see `gemm`)."""
+    return _gemm_library().lstm_gemm
+
+
+def lend_cores(count: int) -> int:
+    """Let `count` idle cores help the products that run (0: none; see gemm.c). Lower it only
+    once no product runs. Returns how many helpers there are."""
+    return _gemm_library().lstm_gemm_lend(count)
+
+
+def gemm_path() -> str:
+    """The instruction set the matrix product runs on here: avx512, avx2 or scalar."""
+    return _gemm_library().lstm_gemm_path().decode()
+
+
+@njit(inline="always", **JIT)
+def gemm(fn, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
+    """c (m x n, row-major) = op(a) @ b, op(a) = a.T if trans_a."""
+    fn(1 if trans_a else 0, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, c.ctypes.data, ldc)
+
+
+@njit(**JIT)
+def transpose(a, out):
+    """out = a.T: the backward pass multiplies by a weight's transpose, which the kernel
+    reads as a row-major matrix."""
+    rows, cols = a.shape
+    block = 16  # a square of a and of out at a time: both stay in cache (256 x 1024: 0.63 -> 0.17 ms)
+    for r0 in range(0, rows, block):
+        r1 = min(rows, r0 + block)
+        for j0 in range(0, cols, block):
+            j1 = min(cols, j0 + block)
+            for r in range(r0, r1):
+                for j in range(j0, j1):
+                    out[j, r] = a[r, j]
+
+
+@njit(inline="always", **JIT)
+def tanh(x):
+    x = CLAMP if x > CLAMP else x
+    x = -CLAMP if x < -CLAMP else x
+    x2 = x * x
+    p = x2 * A13 + A11
+    p = x2 * p + A9
+    p = x2 * p + A7
+    p = x2 * p + A5
+    p = x2 * p + A3
+    p = x2 * p + A1
+    p = x * p
+    q = x2 * B6 + B4
+    q = x2 * q + B2
+    q = x2 * q + B0
+    return p / q
+
+
+@njit(inline="always", **JIT)
+def sigmoid(x):
+    return HALF * tanh(HALF * x) + HALF
+
+
+@njit(**JIT)
+def lstm_forward_step(z, xw, bias, c_prev, h_prev, mask, gates, c, h, tc):
+    """One time step of every row: z = h_prev @ U on entry (Keras' gate order i, f, g, o).
+
+    Stores the activations the backward step needs. A masked row (padding) keeps its
+    previous state, as `keras.layers.LSTM` does for a masked step."""
+    rows, four = z.shape
+    units = four // 4
+    for r in range(rows):
+        zr, xr, gr = z[r], xw[r], gates[r]
+        if not mask[r]:
+            for j in range(units):
+                c[r, j] = c_prev[r, j]
+                h[r, j] = h_prev[r, j]
+                tc[r, j] = ZERO
+            for j in range(four):
+                gr[j] = ZERO
+            continue
+        for j in range(2 * units):
+            gr[j] = sigmoid((xr[j] + zr[j]) + bias[j])
+        for j in range(2 * units, 3 * units):
+            gr[j] = tanh((xr[j] + zr[j]) + bias[j])
+        for j in range(3 * units, four):
+            gr[j] = sigmoid((xr[j] + zr[j]) + bias[j])
+        for j in range(units):
+            cn = gr[units + j] * c_prev[r, j] + gr[j] * gr[2 * units + j]
+            t = tanh(cn)
+            c[r, j] = cn
+            tc[r, j] = t
+            h[r, j] = gr[3 * units + j] * t
+
+
+@njit(**JIT)
+def lstm_infer_step(z, xw, bias, c, h, mask):
+    """One time step in inference mode, updating c and h in place; nothing is stored."""
+    rows, four = z.shape
+    units = four // 4
+    for r in range(rows):
+        if not mask[r]:
+            continue
+        zr, xr = z[r], xw[r]
+        for j in range(units):
+            i = sigmoid((xr[j] + zr[j]) + bias[j])
+            f = sigmoid((xr[units + j] + zr[units + j]) + bias[units + j])
+            g = tanh((xr[2 * units + j] + zr[2 * units + j]) + bias[2 * units + j])
+            o = sigmoid((xr[3 * units + j] + zr[3 * units + j]) + bias[3 * units + j])
+            cn = f * c[r, j] + i * g
+            c[r, j] = cn
+            h[r, j] = o * tanh(cn)
+
+
+@njit(**JIT)
+def infer(gemm_fn, xt, mask, kernel, recurrent, bias, dense, dense_bias, xw, z, c, h, out):
+    """Inference-mode outputs of the rows in xt (steps x rows x features) into out: the
+    regression output or the classifier's logit. xw, z, c, h are work arrays."""
+    steps, rows, features = xt.shape
+    units = recurrent.shape[0]
+    four = 4 * units
+    gemm(gemm_fn, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
+    h[:] = ZERO
+    c[:] = ZERO
+    for t in range(steps):
+        if t:
+            gemm(gemm_fn, False, rows, four, units, h, units, recurrent, four, z, four)
+        else:
+            z[:] = ZERO
+        lstm_infer_step(z, xw[t], bias, c, h, mask[t])
+    gemm(gemm_fn, False, rows, 1, units, h, units, dense, 1, out, 1)
+    for r in range(rows):
+        out[r] += dense_bias[0]
+
+
+@njit(**JIT)
+def lstm_backward_step(dh, dc, gates, c_prev, tc, mask, dz):
+    """Backpropagate one time step: writes dz (the gate pre-activations' gradient) and turns
+    dc into the gradient of the previous cell state. A masked row passes dh and dc through."""
+    rows, units = dh.shape
+    for r in range(rows):
+        if not mask[r]:
+            for j in range(4 * units):
+                dz[r, j] = ZERO
+            continue
+        gr = gates[r]
+        for j in range(units):
+            i, f, g, o = gr[j], gr[units + j], gr[2 * units + j], gr[3 * units + j]
+            t = tc[r, j]
+            d = dc[r, j] + dh[r, j] * o * (ONE - t * t)
+            dz[r, j] = d * g * i * (ONE - i)
+            dz[r, units + j] = d * c_prev[r, j] * f * (ONE - f)
+            dz[r, 2 * units + j] = d * i * (ONE - g * g)
+            dz[r, 3 * units + j] = dh[r, j] * t * o * (ONE - o)
+            dc[r, j] = d * f
+
+
+@njit(**JIT)
+def carry_masked(dh_new, dh, mask):
+    """A masked step's output is the previous output: its gradient flows on unchanged."""
+    rows, units = dh.shape
+    for r in range(rows):
+        if not mask[r]:
+            for j in range(units):
+                dh_new[r, j] += dh[r, j]
+
+
+@njit(**JIT)
+def column_sums(a, out):
+    """out[j] = sum over rows of a[:, j], rows in order (a deterministic reduction)."""
+    rows, cols = a.shape
+    for j in range(cols):
+        out[j] = ZERO
+    for r in range(rows):
+        for j in range(cols):
+            out[j] += a[r, j]
+
+
+@njit(**JIT)
+def gather_time_major(x, idx, out):
+    """out[t, b] = x[idx[b], t]: a batch of (n, steps, features) as (steps, batch, features)."""
+    rows = idx.shape[0]
+    steps, features = x.shape[1], x.shape[2]
+    for b in range(rows):
+        for t in range(steps):
+            for k in range(features):
+                out[t, b, k] = x[idx[b], t, k]
+
+
+@njit(**JIT)
+def embed_time_major(table, tokens, idx, out, mask):
+    """out[t, b] = table[tokens[idx[b], t]] and mask[t, b] = token != 0 (0 is padding)."""
+    rows = idx.shape[0]
+    steps, dim = tokens.shape[1], table.shape[1]
+    for b in range(rows):
+        for t in range(steps):
+            tok = tokens[idx[b], t]
+            mask[t, b] = tok != 0
+            for k in range(dim):
+                out[t, b, k] = table[tok, k]
+
+
+@njit(**JIT)
+def embed_gradient(dx, tokens, idx, grad):
+    """grad[token] += dx[t, b] for every step of the batch, in order (zeroes grad first)."""
+    rows = idx.shape[0]
+    steps, dim = tokens.shape[1], grad.shape[1]
+    for v in range(grad.shape[0]):
+        for k in range(dim):
+            grad[v, k] = ZERO
+    for t in range(steps):
+        for b in range(rows):
+            tok = tokens[idx[b], t]
+            for k in range(dim):
+                grad[tok, k] += dx[t, b, k]
+
+
+@njit(**JIT)
+def dropout(h, u, rate, out):
+    """Keras' Dropout in training mode: keep where u >= rate, scaled by 1 / (1 - rate)."""
+    scale = ONE / (ONE - rate)
+    rows, units = h.shape
+    for r in range(rows):
+        for j in range(units):
+            out[r, j] = h[r, j] * scale if u[r, j] >= rate else ZERO
+
+
+@njit(**JIT)
+def adam(w, g, m, v, alpha, l2):
+    """keras.optimizers.Adam's update, term for term, after adding the L2 penalty's gradient
+    (2 * l2 * w, as `keras.regularizers.L2` puts l2 * sum(w ** 2) in the loss)."""
+    flat_w, flat_g, flat_m, flat_v = w.ravel(), g.ravel(), m.ravel(), v.ravel()
+    b1, b2, eps = F32(1.0 - 0.9), F32(1.0 - 0.999), F32(1e-7)
+    penalty = TWO * l2
+    for k in range(flat_w.shape[0]):
+        grad = flat_g[k] + penalty * flat_w[k] if l2 != ZERO else flat_g[k]
+        mk = flat_m[k] + (grad - flat_m[k]) * b1
+        vk = flat_v[k] + (grad * grad - flat_v[k]) * b2
+        flat_m[k] = mk
+        flat_v[k] = vk
+        flat_w[k] -= (mk * alpha) / (np.sqrt(vk) + eps)
+
+
+@njit(**JIT)
+def squared_error_head(pred, y, idx, count, dpred):
+    """MSE of the first `count` rows (the rest pad the epoch's last batch): the summed
+    squared error in float64, and the loss gradient 2 (pred - y) / count per row."""
+    total = 0.0
+    scale = TWO / F32(count)
+    for b in range(pred.shape[0]):
+        if b < count:
+            err = pred[b] - y[idx[b]]
+            total += float(err) * float(err)
+            dpred[b] = err * scale
+        else:
+            dpred[b] = ZERO
+    return total
+
+
+@njit(**JIT)
+def logistic_head(logit, y, idx, count, dpred):
+    """Binary cross-entropy of a sigmoid output, computed from its logit as Keras does for
+    Dense(activation="sigmoid"): the summed loss in float64, gradient (sigmoid - y) / count."""
+    total = 0.0
+    inv = ONE / F32(count)
+    for b in range(logit.shape[0]):
+        if b < count:
+            z = float(logit[b])
+            t = float(y[idx[b]])
+            total += max(z, 0.0) - z * t + np.log1p(np.exp(-abs(z)))
+            dpred[b] = (sigmoid(logit[b]) - y[idx[b]]) * inv
+        else:
+            dpred[b] = ZERO
+    return total
+
+
+@njit(**JIT)
+def train_step(gemm_fn, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alpha, buf):
+    """One optimizer step of one run on the rows `idx`, in place: forward, backward through
+    time, and Adam. `w`, `g`, `m`, `v` are (kernel, recurrent, bias, dense, dense_bias,
+    embedding) weights, gradients and moments; `u` the dropout draws (rate 0: none); `buf`
+    the work arrays of this batch size. Returns the batch's summed loss (float64)."""
+    kernel, recurrent, bias, dense, dense_bias, embedding = w
+    g_kernel, g_recurrent, g_bias, g_dense, g_dense_bias, g_embedding = g
+    xt, mask, xw, z, gates, c, h, tc, dz, dh, dh2, dc, out, pred, dpred, dx, recurrent_t, kernel_t = buf
+    steps, rows, features = xt.shape
+    units = recurrent.shape[0]
+    four = 4 * units
+    if tokens.shape[0]:
+        embed_time_major(embedding, tokens, idx, xt, mask)
+    else:
+        gather_time_major(x, idx, xt)
+    gemm(gemm_fn, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
+    for r in range(rows):
+        for j in range(units):
+            h[0, r, j] = ZERO
+            c[0, r, j] = ZERO
+    for t in range(steps):
+        if t:
+            gemm(gemm_fn, False, rows, four, units, h[t], units, recurrent, four, z, four)
+        else:
+            z[:] = ZERO  # h is zero before the first step
+        lstm_forward_step(z, xw[t], bias, c[t], h[t], mask[t], gates[t], c[t + 1], h[t + 1],
+                          tc[t])
+    last = h[steps]
+    if rate > ZERO:
+        dropout(last, u, rate, out)
+    else:
+        out[:] = last
+    gemm(gemm_fn, False, rows, 1, units, out, units, dense, 1, pred, 1)
+    for r in range(rows):
+        pred[r] += dense_bias[0]
+    if logistic:
+        total = logistic_head(pred, y, idx, rows, dpred)
+    else:
+        total = squared_error_head(pred, y, idx, rows, dpred)
+
+    gemm(gemm_fn, True, units, 1, rows, out, units, dpred, 1, g_dense, 1)
+    g_dense_bias[0] = ZERO
+    for r in range(rows):
+        g_dense_bias[0] += dpred[r]
+    for r in range(rows):
+        for j in range(units):
+            dh[r, j] = dpred[r] * dense[j, 0]
+            dc[r, j] = ZERO
+    if rate > ZERO:
+        dropout(dh, u, rate, dh)
+    transpose(recurrent, recurrent_t)
+    cur, nxt = dh, dh2
+    for t in range(steps - 1, -1, -1):
+        lstm_backward_step(cur, dc, gates[t], c[t], tc[t], mask[t], dz[t])
+        if t:
+            gemm(gemm_fn, False, rows, units, four, dz[t], four, recurrent_t, units, nxt, units)
+            if tokens.shape[0]:
+                carry_masked(nxt, cur, mask[t])
+            cur, nxt = nxt, cur
+    flat_dz = dz.reshape(steps * rows, four)
+    # h is zero before the first step: its rows add nothing to the recurrent gradient.
+    gemm(gemm_fn, True, units, four, (steps - 1) * rows, h[1:steps].reshape(-1, units),
+         units, flat_dz[rows:], four, g_recurrent, four)
+    gemm(gemm_fn, True, features, four, steps * rows, xt.reshape(steps * rows, features),
+         features, flat_dz, four, g_kernel, four)
+    column_sums(flat_dz, g_bias)
+    if tokens.shape[0]:
+        transpose(kernel, kernel_t)
+        gemm(gemm_fn, False, steps * rows, features, four, flat_dz, four, kernel_t, features,
+             dx.reshape(steps * rows, features), features)
+        embed_gradient(dx, tokens, idx, g_embedding)
+    zero = np.float32(0.0)
+    adam(kernel, g_kernel, m[0], v[0], alpha, l2)
+    adam(recurrent, g_recurrent, m[1], v[1], alpha, l2)
+    adam(bias, g_bias, m[2], v[2], alpha, zero)
+    adam(dense, g_dense, m[3], v[3], alpha, zero)
+    adam(dense_bias, g_dense_bias, m[4], v[4], alpha, zero)
+    if tokens.shape[0]:
+        adam(embedding, g_embedding, m[5], v[5], alpha, zero)
+    return total
+
+
+@njit(**JIT)
+def orthonormal_columns(at):
+    """Householder QR of A (m x n, m >= n), given as at = A.T (n x m, float64, overwritten):
+    returns Q.T (n x m) with Q's columns signed so that R's diagonal is positive, which is
+    what Keras' Orthogonal initializer returns as q * sign(diag(r)). Every sum runs in one
+    order (no BLAS, no LAPACK, whose blocking follows the CPU's cache sizes), so the weights
+    are the same on every machine."""
+    n, m = at.shape
+    vs = np.zeros((n, m))
+    signs = np.zeros(n)
+    for j in range(n):
+        norm = 0.0
+        for i in range(j, m):
+            norm += at[j, i] * at[j, i]
+        norm = np.sqrt(norm)
+        alpha = -norm if at[j, j] >= 0.0 else norm
+        v = vs[j]
+        for i in range(j, m):
+            v[i] = at[j, i]
+        v[j] -= alpha
+        vnorm = 0.0
+        for i in range(j, m):
+            vnorm += v[i] * v[i]
+        vnorm = np.sqrt(vnorm)
+        if vnorm > 0.0:
+            for i in range(j, m):
+                v[i] /= vnorm
+        for col in range(j, n):
+            d = 0.0
+            for i in range(j, m):
+                d += v[i] * at[col, i]
+            for i in range(j, m):
+                at[col, i] -= 2.0 * v[i] * d
+        signs[j] = np.sign(at[j, j])
+    q = np.zeros((n, m))
+    for col in range(n):
+        q[col, col] = 1.0
+    for j in range(n - 1, -1, -1):
+        v = vs[j]
+        for col in range(n):
+            d = 0.0
+            for i in range(j, m):
+                d += v[i] * q[col, i]
+            for i in range(j, m):
+                q[col, i] -= 2.0 * v[i] * d
+    for col in range(n):
+        for i in range(m):
+            q[col, i] *= signs[col]
+    return q
+

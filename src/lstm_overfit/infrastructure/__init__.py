@@ -1,0 +1,1 @@
+"""Process settings, atomic outputs, progress, MLflow, the team stack. Imports only errors."""

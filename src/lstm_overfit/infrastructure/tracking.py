@@ -1,0 +1,273 @@
+"""MLflow records of the training stages: a parent run per (dataset, variant), a child per seed.
+
+DVC owns the pipeline and the metrics `dvc exp show` reads; MLflow only records. Nothing here
+writes a DVC-tracked file, so run ids and timestamps never reach the DVC outputs.
+
+Why not `mlflow.keras.autolog` or its `MlflowCallback`: they hook into `model.fit`, and the
+runs here train in the engine (engine/fast.py), several at once. The per-epoch values reach MLflow
+while training runs instead, through `LiveLog`: buffered, with `step` = epoch, one `log_batch`
+per run at most every few seconds. Each trained model is still logged in MLflow's Keras flavour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lstm_overfit.errors import StageError
+
+DB_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlruns"
+# Fail fast on an unreachable server instead of MLflow's minutes of retries; and no
+# "View run at <url>" line per run on a tracking server (the progress line says enough).
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+FLUSH_SECONDS = 3.0  # how often live metrics reach the store: curves grow, the store is not flooded
+
+
+def project_root(env: Mapping[str, str]) -> Path:
+    """The repository the store belongs to. Queued DVC experiments run in temporary copies;
+    DVC_ROOT points them back at the real root so their runs are not thrown away."""
+    return Path(env.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def tracking_uri(env: Mapping[str, str], root: Path) -> str:
+    """MLFLOW_TRACKING_URI if set, else the SQLite store at the root (MLflow 3's default)."""
+    return env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / DB_FILE}"
+
+
+def git_commit(cwd: Path) -> str | None:
+    """The commit of the code that ran, or None outside a git checkout."""
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True)
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def keras_version() -> str:
+    import keras
+
+    return keras.__version__
+
+
+@dataclass
+class RunGroup:
+    """A parent run and its children, keyed by seed."""
+
+    parent: str
+    children: dict[int, str] = field(default_factory=dict)
+
+
+class Tracker:
+    """Creates, fills and closes the MLflow runs of one stage."""
+
+    def __init__(self, experiment: str, env: Mapping[str, str]) -> None:
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        self.root = project_root(env)
+        self.uri = tracking_uri(env, self.root)
+        self.env = env
+        self.experiment = experiment
+        self.groups: list[RunGroup] = []
+        self._experiment_id: str | None = None
+        self._client = None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """SQLite allows one writer: parallel queued experiments take turns, so neither
+        sees "database is locked" nor races to create the experiment."""
+        if not self.uri.startswith("sqlite:"):
+            yield
+            return
+        with open(self.root / f"{DB_FILE}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def connect(self) -> None:
+        """Open the store and the experiment; fail in seconds, before any training."""
+        from mlflow import MlflowClient
+
+        try:
+            with self._locked():
+                self._client = MlflowClient(tracking_uri=self.uri)
+                exp = self._client.get_experiment_by_name(self.experiment)
+                if exp is None:
+                    location = None
+                    if self.uri.startswith("sqlite:"):
+                        location = (self.root / ARTIFACT_DIR).as_uri()
+                    self._experiment_id = self._create_experiment(location)
+                else:
+                    self._experiment_id = exp.experiment_id
+        except Exception as exc:  # any failure here means: no store to record into
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StageError(f"MLflow tracking store {self.uri} is unreachable: {first}") from exc
+
+    def _create_experiment(self, location: str | None) -> str:
+        """Create the experiment; on a shared server another stage (a parallel queue worker)
+        may create it first, which is not an error."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._client.create_experiment(self.experiment, artifact_location=location)
+        except MlflowException:
+            exp = self._client.get_experiment_by_name(self.experiment)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def base_tags(self, entry_point: str = "") -> dict[str, str]:
+        """DVC's experiment and stage, and the code that ran: MLflow's Source column shows
+        `mlflow.source.name` and the git commit."""
+        tags = {"DVC_EXP_NAME": self.env.get("DVC_EXP_NAME", ""),
+                "DVC_STAGE": self.env.get("DVC_STAGE", ""),
+                "mlflow.source.name": entry_point,
+                "mlflow.source.type": "LOCAL" if entry_point else ""}
+        commit = git_commit(Path.cwd())
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        return {k: v for k, v in tags.items() if v}
+
+    def start(self, name: str, seeds: list[int], tags: dict[str, str],
+              entry_point: str = "") -> RunGroup:
+        """Create a parent run and one child per seed, all RUNNING until finished."""
+        tags = {**self.base_tags(entry_point), **tags}
+        with self._locked(), self._answering():
+            parent = self._client.create_run(self._experiment_id, tags=tags, run_name=name)
+            group = RunGroup(parent.info.run_id)
+            for seed in seeds:
+                child = self._client.create_run(
+                    self._experiment_id, run_name=f"{name}/seed{seed}",
+                    tags={**tags, "seed": str(seed), "mlflow.parentRunId": group.parent})
+                group.children[seed] = child.info.run_id
+        self.groups.append(group)
+        return group
+
+    def log(self, run_id: str, params: Mapping[str, object] | None = None,
+            series: Mapping[str, list[tuple[int, float]]] | None = None,
+            artifacts: list[Path] | None = None,
+            values: Mapping[str, float | None] | None = None) -> None:
+        """Log params, metric histories (key -> [(step, value)]), single values (step 0;
+        None is skipped) and files to one run."""
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(v), now, int(step))
+                   for key, points in (series or {}).items() for step, v in points]
+        metrics += [Metric(key, float(v), now, 0) for key, v in (values or {}).items()
+                    if v is not None]
+        with self._locked(), self._answering():
+            if params:
+                self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+            for i in range(0, len(metrics), MAX_BATCH):
+                self._client.log_batch(run_id, metrics=metrics[i:i + MAX_BATCH])
+            for path in artifacts or []:
+                self._client.log_artifact(run_id, str(path))
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        with self._locked(), self._answering():
+            for key, value in tags.items():
+                self._client.set_tag(run_id, key, value)
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """A store that stops answering mid-stage fails the stage with one line naming it."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            yield
+        except (MlflowException, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StageError(f"MLflow tracking store {self.uri} stopped answering: {first}") from exc
+
+    def log_datasets(self, run_ids: list[str], datasets: list[tuple[str, object]]) -> None:
+        """Name the data each run saw as MLflow dataset inputs, as (context, mlflow dataset)
+        pairs with context `training` or `validation` (MLflow's Dataset column)."""
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", ctx)])
+                  for ctx, ds in datasets]
+        with self._locked(), self._answering():
+            for run_id in run_ids:
+                self._client.log_inputs(run_id, datasets=inputs)
+
+    def log_keras_model(self, run_id: str, model, example, name: str = "model") -> None:
+        """The trained model in MLflow's Keras flavour (native `.keras`), with a signature
+        taken from `example` inputs."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        # A plain call, not predict(): each model's predict function would be traced anew.
+        signature = infer_signature(example, np.asarray(model(example, training=False)))
+        with self._locked(), self._answering():
+            mlflow.set_tracking_uri(self.uri)
+            with mlflow.start_run(run_id=run_id):
+                # Explicit requirements: inferring them re-imports the world (seconds a model).
+                mlflow.keras.log_model(model, name=name, signature=signature,
+                                       pip_requirements=[f"keras=={keras_version()}"])
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Close every run this tracker opened."""
+        if self._client is None:
+            return
+        with self._locked():
+            for group in self.groups:
+                for run_id in [*group.children.values(), group.parent]:
+                    self._client.set_terminated(run_id, status=status)
+        self.groups = []
+
+
+@contextlib.contextmanager
+def tracked(tracker: Tracker) -> Iterator[Tracker]:
+    """End the runs FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM."""
+    try:
+        yield tracker
+    except KeyboardInterrupt:
+        _end_quietly(tracker, "KILLED")
+        raise
+    except BaseException:
+        _end_quietly(tracker, "FAILED")
+        raise
+    tracker.end("FINISHED")
+
+
+def _end_quietly(tracker: Tracker, status: str) -> None:
+    """Mark the runs on the way out of a failure; a store that is gone must not hide why."""
+    with contextlib.suppress(Exception):
+        tracker.end(status)
+
+
+class LiveLog:
+    """Metric points buffered per run and sent together at most every `every` seconds, so a
+    user watching `mlflow ui` sees curves grow while the stage trains."""
+
+    def __init__(self, tracker: Tracker, every: float = FLUSH_SECONDS,
+                 now=time.monotonic) -> None:
+        self.tracker = tracker
+        self.every = every
+        self.now = now
+        self.pending: dict[str, dict[str, list[tuple[int, float]]]] = {}
+        self.last = now()
+
+    def add(self, run_id: str, series: Mapping[str, list[tuple[int, float]]]) -> None:
+        slot = self.pending.setdefault(run_id, {})
+        for key, points in series.items():
+            slot.setdefault(key, []).extend(points)
+
+    def flush(self, force: bool = False) -> None:
+        """Send what is buffered if `every` seconds have passed (or always, with force)."""
+        if not force and self.now() - self.last < self.every:
+            return
+        pending, self.pending = self.pending, {}
+        for run_id, series in pending.items():
+            self.tracker.log(run_id, series=series)
+        self.last = self.now()

@@ -1,0 +1,1 @@
+"""What people read: DVC metrics and plots, figures, the report. Imports science and below."""

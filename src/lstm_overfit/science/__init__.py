@@ -1,0 +1,1 @@
+"""Measurements, judges, the claims catalogue. Imports datasets and below, never the engine."""

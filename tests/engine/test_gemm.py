@@ -1,0 +1,129 @@
+"""The engine's matrix product (gemm.c): accurate, and the same bits on every instruction set
+it has a path for, so an AVX-512 machine computes what an AVX2 machine computes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_overfit.engine import kernels as k
+
+# (m, n, k, trans_a): the model's shapes (a step's gate product, the recurrent gradient, the
+# dense head) and shapes that leave every kind of tail (rows, vector and scalar columns).
+SHAPES = [(32, 1024, 256, False), (256, 1024, 608, True), (32, 1, 128, False),
+          (128, 1, 32, True), (640, 512, 3, False), (7, 13, 5, False), (33, 40, 17, True),
+          (9, 24, 1, True), (1, 48, 70, False)]
+
+PRODUCTS = textwrap.dedent("""
+    import hashlib, json, sys
+    import numpy as np
+    from lstm_overfit.engine.kernels import gemm_kernel, gemm_path
+    shapes = json.loads(sys.argv[1])
+    rng = np.random.default_rng(0)
+    h = hashlib.sha256()
+    fn = gemm_kernel()
+    for m, n, kk, trans in shapes:
+        a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
+        b = rng.standard_normal((kk, n), dtype=np.float32)
+        c = np.full((m, n), np.nan, np.float32)
+        fn(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n, c.ctypes.data, n)
+        h.update(c.tobytes())
+    print(gemm_path(), h.hexdigest())
+""")
+
+
+def products(path: str) -> tuple[str, str]:
+    env = {**os.environ, "LSTM_OVERFIT_GEMM": path}
+    out = subprocess.run([sys.executable, "-c", PRODUCTS, json.dumps(SHAPES)],
+                         env=env, capture_output=True, text=True, check=True)
+    used, digest = out.stdout.split()
+    return used, digest
+
+
+def paths_this_cpu_runs() -> list[str]:
+    flags = Path("/proc/cpuinfo").read_text().split()
+    return (["avx512"] if "avx512f" in flags else []) + ["avx2", "scalar"]
+
+
+def test_every_path_gives_the_same_bits():
+    found = {}
+    for path in paths_this_cpu_runs():
+        used, digest = products(path)
+        assert used == path
+        found[path] = digest
+    assert len(set(found.values())) == 1, found
+
+
+@pytest.mark.parametrize(("m", "n", "kk", "trans"), SHAPES)
+def test_products_are_accurate(m, n, kk, trans):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
+    b = rng.standard_normal((kk, n), dtype=np.float32)
+    c = np.full((m, n), np.nan, np.float32)
+    k.gemm_kernel()(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
+                    c.ctypes.data, n)
+    exact = (a.T if trans else a).astype(np.float64) @ b.astype(np.float64)
+    # a chain of k roundings: within k ulp-sized steps of the exact sum's magnitude
+    bound = kk * np.finfo(np.float32).eps * (np.abs(a.T if trans else a) @ np.abs(b))
+    assert (np.abs(c - exact) <= bound + 1e-30).all()
+
+
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    c = np.full((a.shape[0], b.shape[1]), np.nan, np.float32)
+    k.gemm_kernel()(0, a.shape[0], b.shape[1], a.shape[1], a.ctypes.data, a.shape[1],
+                    b.ctypes.data, b.shape[1], c.ctypes.data, b.shape[1])
+    return c
+
+
+def test_the_order_is_sequential_fused_multiply_adds():
+    """Each element is fma(a[k-1], b[k-1], ... fma(a[0], b[0], 0)): added in order, one
+    rounding per step. Both facts decide bits, so both are pinned with values where any other
+    choice gives another number."""
+    ones = np.ones((3, 16), np.float32)  # 16 columns: the vector paths, not only the tail
+    # In order: 2^24 + 1 rounds back to 2^24, then - 2^24 leaves 0 (any other order gives 1).
+    order = product(np.array([[2.0**24, 1.0, -(2.0**24)]], np.float32), ones)
+    assert (order == 0).all()
+    # Fused: -1 + (1 + 2^-13)(1 - 2^-13) = -2^-26 exactly; rounding the product first gives 0.
+    fused = product(np.array([[1.0, 1.0 + 2.0**-13]], np.float32),
+                    np.array([[-1.0] * 16, [1.0 - 2.0**-13] * 16], np.float32))
+    assert (fused == np.float32(-(2.0**-26))).all()
+
+
+def test_an_unknown_path_is_refused_with_the_allowed_ones():
+    env = {**os.environ, "LSTM_OVERFIT_GEMM": "sse9"}
+    code = "from lstm_overfit.engine import kernels as k; k.gemm_kernel()"
+    out = subprocess.run([sys.executable, "-c", code],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "LSTM_OVERFIT_GEMM='sse9': allowed are avx512, avx2 and scalar" in out.stderr
+
+
+# Shapes big enough to be split among helpers: by columns (wide n) and by rows (narrow n).
+SPLIT = [(32, 1024, 256, False), (32, 256, 1024, False), (256, 1024, 608, True),
+         (640, 1024, 3, False), (512, 40, 129, False), (300, 33, 700, True), (5, 3, 9000, False)]
+
+
+@pytest.mark.parametrize(("m", "n", "kk", "trans"), SPLIT + SHAPES)
+def test_a_product_split_among_idle_cores_gives_the_same_bits(m, n, kk, trans):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
+    b = rng.standard_normal((kk, n), dtype=np.float32)
+    results = []
+    try:
+        for helpers in (0, 1, 3):
+            assert k.lend_cores(helpers) == helpers
+            c = np.full((m, n), np.nan, np.float32)
+            k.gemm_kernel()(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
+                            c.ctypes.data, n)
+            results.append(c)
+    finally:
+        k.lend_cores(0)
+    assert not np.isnan(results[0]).any()
+    assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -1,0 +1,144 @@
+"""MLflow recording against a real store: a temporary SQLite file. (Through a real `mlflow
+server` on PostgreSQL and S3, stages and all: tests/infrastructure/test_team.py.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+from lstm_overfit.errors import StageError
+from lstm_overfit.infrastructure.team import free_port
+from lstm_overfit.infrastructure.tracking import Tracker, project_root, tracked, tracking_uri
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"DVC_ROOT": str(tmp_path), "DVC_EXP_NAME": "exp-test", "DVC_STAGE": "train@toy"}
+
+
+def test_default_store_is_sqlite_at_the_dvc_root(tmp_path):
+    root = project_root({"DVC_ROOT": str(tmp_path)})
+    assert root == tmp_path.resolve()
+    assert tracking_uri({}, root) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert tracking_uri({"MLFLOW_TRACKING_URI": "http://h:1"}, root) == "http://h:1"
+
+
+def test_parent_child_runs_params_metrics_tags_and_artifacts(tmp_path, env):
+    tracker = Tracker("exp-a", env)
+    tracker.connect()
+    artifact = tmp_path / "curve.png"
+    artifact.write_bytes(b"png")
+    with tracked(tracker):
+        group = tracker.start("toy/baseline", [0, 1], {"dataset": "toy", "variant": "baseline"})
+        tracker.log(group.children[0], params={"units": 4, "seed": 0},
+                    series={"train_loss": [(1, 0.5), (2, 0.25)]}, artifacts=[artifact])
+        tracker.log(group.parent, series={"train_frac_mean": [(2, 0.4)]})
+    client = MlflowClient(tracking_uri=tracker.uri)
+    exp = client.get_experiment_by_name("exp-a")
+    assert exp.artifact_location == (tmp_path / "mlruns").resolve().as_uri()
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+    child = client.get_run(group.children[0])
+    assert child.data.tags["mlflow.parentRunId"] == group.parent
+    assert child.data.tags["DVC_EXP_NAME"] == "exp-test"
+    assert child.data.tags["DVC_STAGE"] == "train@toy"
+    assert child.data.tags["dataset"] == "toy" and child.data.tags["seed"] == "0"
+    assert child.data.params == {"units": "4", "seed": "0"}
+    history = client.get_metric_history(child.info.run_id, "train_loss")
+    assert [(h.step, h.value) for h in history] == [(1, 0.5), (2, 0.25)]
+    assert [a.path for a in client.list_artifacts(child.info.run_id)] == ["curve.png"]
+    parent = client.get_run(group.parent)
+    assert parent.data.metrics["train_frac_mean"] == 0.4
+
+
+SIGTERM_STAGE = """
+import os, sys, time
+from lstm_overfit.cli import _interrupt
+from lstm_overfit.infrastructure.tracking import Tracker, tracked
+import signal
+signal.signal(signal.SIGTERM, _interrupt)
+tracker = Tracker("exp-term", os.environ)
+tracker.connect()
+with tracked(tracker):
+    group = tracker.start("toy/baseline", [0], {})
+    print(group.parent, group.children[0], flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sigterm_ends_the_runs_killed(env):
+    """DVC and CI stop a stage with SIGTERM: its MLflow runs end KILLED, not RUNNING."""
+    import signal
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_STAGE], env={**clean, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent, child = proc.stdout.readline().split()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode != 0
+    client = MlflowClient(tracking_uri=tracking_uri({}, project_root(env)))
+    assert client.get_run(parent).info.status == "KILLED"
+    assert client.get_run(child).info.status == "KILLED"
+
+
+def test_values_and_tags_reach_the_run(tmp_path, env):
+    tracker = Tracker("exp-v", env)
+    tracker.connect()
+    with tracked(tracker):
+        group = tracker.start("toy/baseline", [], {})
+        tracker.log(group.parent, values={"memorized_epoch": 12.0, "half_epoch": None})
+        tracker.set_tags(group.parent, {"outcome": "memorized"})
+    run = MlflowClient(tracking_uri=tracker.uri).get_run(group.parent)
+    assert run.data.metrics == {"memorized_epoch": 12.0}
+    assert run.data.tags["outcome"] == "memorized"
+
+
+@pytest.mark.parametrize(("exc", "status"), [(RuntimeError("boom"), "FAILED"),
+                                             (KeyboardInterrupt(), "KILLED")])
+def test_runs_end_failed_or_killed(env, exc, status):
+    tracker = Tracker("exp-f", env)
+    tracker.connect()
+    with pytest.raises(type(exc)), tracked(tracker):
+        group = tracker.start("toy/l2", [0], {})
+        raise exc
+    client = MlflowClient(tracking_uri=tracker.uri)
+    assert client.get_run(group.parent).info.status == status
+    assert client.get_run(group.children[0]).info.status == status
+
+
+def test_unreachable_server_fails_fast_naming_the_uri(env, monkeypatch):
+    port = free_port()  # nothing listens there
+    for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(k, raising=False)
+    tracker = Tracker("exp", {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"})
+    start = time.monotonic()
+    with pytest.raises(StageError, match=rf"MLflow tracking store http://127.0.0.1:{port} is unreachable"):
+        tracker.connect()
+    assert time.monotonic() - start < 15
+
+
+def test_experiment_created_by_a_parallel_stage_is_used_not_an_error(tmp_path, env, monkeypatch):
+    """Two queue workers on one tracking server: the other creates the experiment between this
+    stage's lookup and its create."""
+    from mlflow import MlflowClient as Client
+
+    other = Tracker("exp-race", env)
+    other.connect()
+    real_get = Client.get_experiment_by_name
+    calls = []
+
+    def first_sees_nothing(self, name):
+        calls.append(name)
+        return None if len(calls) == 1 else real_get(self, name)
+
+    monkeypatch.setattr(Client, "get_experiment_by_name", first_sees_nothing)
+    tracker = Tracker("exp-race", env)
+    tracker.connect()
+    assert tracker._experiment_id == other._experiment_id
+    assert len(calls) == 2
