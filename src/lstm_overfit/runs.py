@@ -30,7 +30,7 @@ from lstm_overfit.engine.fast import (
     train_all,
 )
 from lstm_overfit.infrastructure.outputs import atomic_dir
-from lstm_overfit.infrastructure.progress import Progress
+from lstm_overfit.infrastructure.progress import Plan, Progress
 from lstm_overfit.infrastructure.tracking import LiveLog, RunGroup, Tracker
 from lstm_overfit.params import Memorization, Params, Train
 from lstm_overfit.records import DatasetRecord, RunRecord
@@ -187,7 +187,8 @@ class LiveRecorder:
         self.live.add(group.children[seed], series)
         self._parent(gi)
         self.live.flush()
-        self.progress.update(ev.index, ev.epoch, job.schedule.epochs, ev.done, self.latest)
+        self.progress.update(ev.index, ev.epoch, ev.done, self.latest,
+                             ev.measurement.train_error if ev.measurement else None)
 
     def _parent(self, gi: int) -> None:
         seen, done = self.seen[gi], self.finished[gi]
@@ -265,7 +266,8 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
     jobs = [Job(g.label, g.data, g.network, run, g.schedule(budget), budget.batch_size)
             for g in groups for run in g.runs()]
     live = LiveLog(tracker)
-    progress = Progress(label, len(jobs), sum(j.schedule.epochs for j in jobs))
+    progress = Progress(label, [Plan(j.schedule.epochs, j.schedule.min_epochs, j.schedule.stop_below,
+                                     j.flops_per_epoch()) for j in jobs])
     start = time.monotonic()
     histories = train_all(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
     # How long the stage's runs trained together (wall, Keras' initial weights included):
