@@ -240,13 +240,58 @@ def test_tracking_server_stopped_mid_pipeline_fails_fast_and_loses_nothing(stack
     runs = c.search_runs([exp], max_results=1000)
     assert before <= {r.info.run_id for r in runs}  # nothing lost
     attempts = [r for r in runs if r.data.tags.get("DVC_EXP_NAME") == "team-a2"]
-    # The stopped attempt's runs stay as the server last saw them; the rerun's all finished.
+    # The stopped attempt could not end its runs (the server was down); the rerun found their
+    # process gone and ended them KILLED. The rerun's all finished.
     finished = [r for r in attempts if r.info.status == "FINISHED"]
     assert len(finished) == 3  # a parent and a child per seed
     for r in finished:
         if "mlflow.parentRunId" in r.data.tags:
             assert len(c.get_metric_history(r.info.run_id, "fit_loss")) == 1200
-    assert {r.info.status for r in attempts} <= {"FINISHED", "RUNNING", "FAILED"}
+    assert {r.info.status for r in attempts} == {"FINISHED", "KILLED"}
+
+
+def test_a_stage_killed_while_logging_its_models_leaves_nothing_running_or_pending(stack, clones,
+                                                                                   tmp_path):
+    """SIGKILL while the stage logs its models to `mlflow server` (PostgreSQL, S3): the rerun
+    ends the dead attempt's runs KILLED and its unfinished models FAILED; only the rerun's
+    models are READY."""
+    from mlflow.entities import LoggedModelStatus
+
+    from lstm_overfit.infrastructure.tracking import ENDED_TAG
+
+    layout, env = stack
+    a, _ = clones
+    c, exp = client(env)
+    setting = ("-S", "train.ex1.epochs=6")  # trained nowhere before: nothing to restore
+
+    def models(runs: set[str]) -> list:
+        return [m for m in c.search_logged_models([exp], max_results=1000) if m.source_run_id in runs]
+
+    def attempt() -> set[str]:
+        return {r.info.run_id for r in c.search_runs([exp], "tags.DVC_EXP_NAME = 'team-killed'")}
+
+    with open(tmp_path / "out", "w") as out:
+        proc = subprocess.Popen(["dvc", "exp", "run", "-n", "team-killed", *setting, TRAIN], cwd=a,
+                                env=clean_env(**env), stdout=out, stderr=out, start_new_session=True)
+        deadline = time.monotonic() + 120
+        # Caught mid-upload: the model exists in the store, its files are not all there.
+        while not [m for m in models(attempt()) if m.status == LoggedModelStatus.PENDING]:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "out").read_text()
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    dead = attempt()
+    done = sh("dvc", "exp", "run", "-n", "team-killed", *setting, TRAIN, cwd=a, env=env)
+    assert TRAIN in stages_run(done.stdout)
+    for run_id in dead:
+        run = c.get_run(run_id)
+        assert run.info.status == "KILLED" and "is gone" in run.data.tags[ENDED_TAG]
+    statuses = [m.status for m in models(dead)]
+    assert LoggedModelStatus.FAILED in statuses and LoggedModelStatus.PENDING not in statuses
+    rerun = attempt() - dead
+    assert {c.get_run(r).info.status for r in rerun} == {"FINISHED"}
+    assert [m.status for m in models(rerun)] == [LoggedModelStatus.READY] * 2  # a model per seed
+    assert not c.search_runs([exp], "attributes.status = 'RUNNING'")
 
 
 def test_a_supervisor_that_crashes_shows_why(tmp_path):

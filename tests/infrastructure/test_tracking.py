@@ -12,8 +12,18 @@ import pytest
 from mlflow import MlflowClient
 
 from lstm_overfit.errors import StageError
+from lstm_overfit.infrastructure import tracking
 from lstm_overfit.infrastructure.team import free_port
-from lstm_overfit.infrastructure.tracking import Tracker, project_root, tracked, tracking_uri
+from lstm_overfit.infrastructure.tracking import (
+    ENDED_TAG,
+    HEARTBEAT_TAG,
+    Owner,
+    Tracker,
+    project_root,
+    stale_reason,
+    tracked,
+    tracking_uri,
+)
 
 
 @pytest.fixture
@@ -142,3 +152,65 @@ def test_experiment_created_by_a_parallel_stage_is_used_not_an_error(tmp_path, e
     tracker.connect()
     assert tracker._experiment_id == other._experiment_id
     assert len(calls) == 2
+
+
+def test_runs_of_a_process_killed_with_sigkill_are_ended_by_the_next_start(env):
+    """SIGKILL cannot be caught: the next stage on the store ends the dead process's runs,
+    never those of a process that still runs (a parallel queue worker's)."""
+    import signal
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_STAGE.replace("exp-term", "exp-kill")],
+                            env={**clean, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        runs = proc.stdout.readline().split()
+        client = MlflowClient(tracking_uri=tracking_uri({}, project_root(env)))
+        Tracker("exp-kill", env).connect()  # the owner is alive: its runs stay RUNNING
+        assert {client.get_run(r).info.status for r in runs} == {"RUNNING"}
+        assert client.get_run(runs[0]).data.tags["lstm_overfit.pid"] == str(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert {client.get_run(r).info.status for r in runs} == {"RUNNING"}  # nothing ended them
+    other = Tracker("another-experiment", env)
+    other.connect()
+    for run_id in runs:
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED"
+        assert run.data.tags[ENDED_TAG] == f"its process {proc.pid} on {Owner.this_process().host} is gone"
+    assert other.end_stale_runs() == []  # once ended, a run is not touched again
+
+
+def test_the_heartbeat_is_renewed_while_the_runs_are_open(env, monkeypatch):
+    monkeypatch.setattr(tracking, "HEARTBEAT_SECONDS", 0.05)
+    tracker = Tracker("exp-beat", env)
+    tracker.connect()
+    client = MlflowClient(tracking_uri=tracker.uri)
+    with tracked(tracker):
+        group = tracker.start("toy/baseline", [0], {})
+        first = int(client.get_run(group.children[0]).data.tags[HEARTBEAT_TAG])
+        deadline = time.monotonic() + 10
+        while int(client.get_run(group.children[0]).data.tags[HEARTBEAT_TAG]) == first:
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.05)
+
+
+ME = Owner("here", "boot-1", os.getpid(), tracking.process_start(os.getpid()) or "")
+MINUTE = 60_000
+
+
+@pytest.mark.parametrize(("owner", "beat_min_ago", "ours", "stale"), [
+    (ME, 60, True, None),  # this process: alive, however old its heartbeat
+    (Owner("here", "boot-1", ME.pid, "1"), 0, True, "its process"),  # the pid was reused
+    (Owner("here", "boot-0", ME.pid, ME.started), 0, True, "here restarted"),
+    (Owner("far", "b", 7, "1"), 9, True, None),  # another host: judged by its heartbeat
+    (Owner("far", "b", 7, "1"), 11, True, "no heartbeat from process 7 on far for 11 min"),
+    (None, 11, True, "no owner recorded"),  # an earlier version's run, in this experiment
+    (None, 11, False, None),  # someone else's run in another experiment: not ours to end
+])
+def test_which_running_runs_count_as_dead(owner, beat_min_ago, ours, stale):
+    now = 100 * MINUTE
+    tags = {HEARTBEAT_TAG: str(now - beat_min_ago * MINUTE), **(owner.tags() if owner else {})}
+    reason = stale_reason(tags, now - 99 * MINUTE, now, ME, ours)
+    assert (reason is None) if stale is None else (stale in reason)

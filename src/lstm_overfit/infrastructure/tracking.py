@@ -7,6 +7,10 @@ Why not `mlflow.keras.autolog` or its `MlflowCallback`: they hook into `model.fi
 runs here train in the engine (engine/fast.py), several at once. The per-epoch values reach MLflow
 while training runs instead, through `LiveLog`: buffered, with `step` = epoch, one `log_batch`
 per run at most every few seconds. Each trained model is still logged in MLflow's Keras flavour.
+
+A process killed with SIGKILL (the OOM killer, a closed lid, a CI timeout) cannot end its runs,
+so every run names its owner (host, boot, pid and the pid's start time) and carries a heartbeat;
+the next stage that opens the store ends the runs whose owner is gone (`end_stale_runs`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +39,14 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TI
                  "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 FLUSH_SECONDS = 3.0  # how often live metrics reach the store: curves grow, the store is not flooded
+# Who owns a RUNNING run, so that a later stage can tell a dead owner from a live one.
+OWNER_TAGS = ("lstm_overfit.host", "lstm_overfit.boot", "lstm_overfit.pid", "lstm_overfit.pid_start")
+HEARTBEAT_TAG = "lstm_overfit.heartbeat"  # ms since the epoch, renewed while the owner lives
+ENDED_TAG = "lstm_overfit.ended"  # why a later stage ended the run
+HEARTBEAT_SECONDS = 60.0
+# A run on another host (its pid cannot be checked from here) counts as dead after this long
+# without a heartbeat: ten missed beats, so a busy store or a slow host is not mistaken for one.
+STALE_SECONDS = 600.0
 
 
 def project_root(env: Mapping[str, str]) -> Path:
@@ -57,6 +72,69 @@ def keras_version() -> str:
     return keras.__version__
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat), or None if there
+    is no such process. With the pid it names a process even after the pid is reused."""
+    stat = _read(f"/proc/{pid}/stat")
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[19] if stat else None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that created a run."""
+
+    host: str
+    boot: str
+    pid: int
+    started: str
+
+    @classmethod
+    def this_process(cls) -> Owner:
+        return cls(socket.gethostname(), _read("/proc/sys/kernel/random/boot_id") or "",
+                   os.getpid(), process_start(os.getpid()) or "")
+
+    @classmethod
+    def of(cls, tags: Mapping[str, str]) -> Owner | None:
+        if not all(tags.get(t) for t in OWNER_TAGS[:3]):
+            return None
+        host, boot, pid, started = (tags.get(t, "") for t in OWNER_TAGS)
+        return cls(host, boot, int(pid), started)
+
+    def tags(self) -> dict[str, str]:
+        return dict(zip(OWNER_TAGS, (self.host, self.boot, str(self.pid), self.started), strict=True))
+
+
+def stale_reason(tags: Mapping[str, str], start_ms: int, now_ms: int, me: Owner,
+                 ours: bool) -> str | None:
+    """Why a RUNNING run can no longer be running, or None if it may be. On this host its
+    owner's pid is checked; elsewhere its heartbeat. A run without owner tags (an earlier
+    version's) is judged by its age, and only in this project's own experiment (`ours`)."""
+    owner = Owner.of(tags)
+    if owner is not None and owner.host == me.host and owner.boot == me.boot:
+        if process_start(owner.pid) == owner.started:
+            return None
+        return f"its process {owner.pid} on {owner.host} is gone"
+    if owner is not None and owner.host == me.host:
+        return f"{owner.host} restarted since its process {owner.pid} started it"
+    if owner is None and not ours:
+        return None
+    beat = int(tags.get(HEARTBEAT_TAG) or start_ms)
+    silent = (now_ms - beat) / 1000
+    if silent <= STALE_SECONDS:
+        return None
+    who = f"process {owner.pid} on {owner.host}" if owner else "its process (no owner recorded)"
+    return f"no heartbeat from {who} for {silent / 60:.0f} min (limit {STALE_SECONDS / 60:.0f} min)"
+
+
 @dataclass
 class RunGroup:
     """A parent run and its children, keyed by seed."""
@@ -78,6 +156,8 @@ class Tracker:
         self.groups: list[RunGroup] = []
         self._experiment_id: str | None = None
         self._client = None
+        self._owner = Owner.this_process()
+        self._beating: threading.Event | None = None  # set to stop the heartbeat
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -108,9 +188,38 @@ class Tracker:
                     self._experiment_id = self._create_experiment(location)
                 else:
                     self._experiment_id = exp.experiment_id
+                ended = self.end_stale_runs()
         except Exception as exc:  # any failure here means: no store to record into
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StageError(f"MLflow tracking store {self.uri} is unreachable: {first}") from exc
+        if ended:
+            print(f"MLflow: ended {len(ended)} run(s) left RUNNING by a process that is gone: "
+                  f"{ended[0][1]}{' (and others)' if len(set(r for _, r in ended)) > 1 else ''}",
+                  file=sys.stderr)
+
+    def end_stale_runs(self, now_ms: int | None = None) -> list[tuple[str, str]]:
+        """End KILLED, with a tag saying why, every RUNNING run whose process is gone (see
+        `stale_reason`); return (run id, reason) of each."""
+        from mlflow.entities import RunTag
+
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        ids = [e.experiment_id for e in self._client.search_experiments()]
+        ended, token = [], None
+        while ids:
+            page = self._client.search_runs(ids, "attributes.status = 'RUNNING'",
+                                            max_results=1000, page_token=token)
+            for run in page:
+                reason = stale_reason(run.data.tags, run.info.start_time, now_ms, self._owner,
+                                      run.info.experiment_id == self._experiment_id)
+                if reason:
+                    self._fail_pending_models(run.info.experiment_id, run.info.run_id)
+                    self._client.log_batch(run.info.run_id, tags=[RunTag(ENDED_TAG, reason)])
+                    self._client.set_terminated(run.info.run_id, status="KILLED")
+                    ended.append((run.info.run_id, reason))
+            token = page.token
+            if not token:
+                break
+        return ended
 
     def _create_experiment(self, location: str | None) -> str:
         """Create the experiment; on a shared server another stage (a parallel queue worker)
@@ -124,6 +233,16 @@ class Tracker:
             if exp is None:
                 raise
             return exp.experiment_id
+
+    def _fail_pending_models(self, experiment_id: str, run_id: str) -> None:
+        """A model whose logging was cut short stays PENDING in MLflow 3: mark it FAILED, so
+        that no half-uploaded model reads as a finished one."""
+        from mlflow.entities import LoggedModelStatus
+
+        for model in self._client.search_logged_models(
+                [experiment_id], filter_string=f"source_run_id = '{run_id}'"):
+            if model.status == LoggedModelStatus.PENDING:
+                self._client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
 
     def base_tags(self, entry_point: str = "") -> dict[str, str]:
         """DVC's experiment and stage, and the code that ran: MLflow's Source column shows
@@ -139,8 +258,10 @@ class Tracker:
 
     def start(self, name: str, seeds: list[int], tags: dict[str, str],
               entry_point: str = "") -> RunGroup:
-        """Create a parent run and one child per seed, all RUNNING until finished."""
-        tags = {**self.base_tags(entry_point), **tags}
+        """Create a parent run and one child per seed, all RUNNING until finished, each naming
+        this process as its owner and kept alive by its heartbeat."""
+        tags = {**self.base_tags(entry_point), **self._owner.tags(),
+                HEARTBEAT_TAG: str(int(time.time() * 1000)), **tags}
         with self._locked(), self._answering():
             parent = self._client.create_run(self._experiment_id, tags=tags, run_name=name)
             group = RunGroup(parent.info.run_id)
@@ -150,7 +271,23 @@ class Tracker:
                     tags={**tags, "seed": str(seed), "mlflow.parentRunId": group.parent})
                 group.children[seed] = child.info.run_id
         self.groups.append(group)
+        if self._beating is None:
+            self._beating = threading.Event()
+            threading.Thread(target=self._heartbeat, args=(self._beating,), name="mlflow-heartbeat",
+                             daemon=True).start()
         return group
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        """Renew the heartbeat of this tracker's open runs until they end. A store that fails
+        here is reported by the stage's next write, not by this thread."""
+        from mlflow.entities import RunTag
+
+        while not stop.wait(HEARTBEAT_SECONDS):
+            beat = [RunTag(HEARTBEAT_TAG, str(int(time.time() * 1000)))]
+            with contextlib.suppress(Exception), self._locked():
+                for group in list(self.groups):
+                    for run_id in [group.parent, *group.children.values()]:
+                        self._client.log_batch(run_id, tags=beat)
 
     def log(self, run_id: str, params: Mapping[str, object] | None = None,
             series: Mapping[str, list[tuple[int, float]]] | None = None,
@@ -217,6 +354,9 @@ class Tracker:
 
     def end(self, status: str = "FINISHED") -> None:
         """Close every run this tracker opened."""
+        if self._beating is not None:
+            self._beating.set()
+            self._beating = None
         if self._client is None:
             return
         with self._locked():
