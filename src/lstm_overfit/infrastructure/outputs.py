@@ -1,4 +1,9 @@
-"""Writing stage outputs so that a failed stage leaves nothing half-written behind."""
+"""Writing stage outputs so that a failed stage leaves nothing half-written behind.
+
+An output is written under a temporary name beside it (`.<name>.partial-…`, ignored by git) and
+renamed into place when complete. A process killed with SIGKILL leaves its temporary behind;
+the next writer of the same output removes it (DVC runs one writer of an output at a time).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,28 @@ def _umask_mode(base: int) -> int:
     return base & ~mask
 
 
+def _partial_prefix(path: Path) -> str:
+    return f".{path.name}.partial-"
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove the temporaries of earlier writers of `path` that were killed mid-write."""
+    found = sorted(path.parent.glob(f"{_partial_prefix(path)}*"))
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    return found
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    remove_leftovers(path)
+    # The temporary keeps the output's suffix: some writers (Keras, h5py) choose by it.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_partial_prefix(path), suffix=path.suffix)
     os.close(fd)
     os.chmod(tmp, _umask_mode(0o666))
     try:
@@ -37,7 +59,8 @@ def atomic_file(path: Path) -> Iterator[Path]:
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty temporary folder that replaces `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_partial_prefix(path)))
     tmp.chmod(_umask_mode(0o777))
     try:
         yield tmp
