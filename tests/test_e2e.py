@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -228,3 +231,122 @@ def test_plots_diff_compares_learning_curves_across_experiments(project):
     data = json.loads(out)
     text = json.dumps(data)
     assert "plots/curves/ex1/baseline.csv" in text and "e2e-ex1" in text
+
+
+# Crash consistency: SIGKILL (what the OOM killer, a closed lid or a CI timeout does) at points
+# of a stage's life, then `dvc repro`. Each point is (stage, when): a share of the stage's
+# uninterrupted wall time, or an event seen from outside. LSTM_OVERFIT_KILL_POINTS=N adds N
+# seeded random points (any stage, any share) to the ones `make test` runs.
+KILL_POINTS = [("generate@ex1", 0.5), ("train_baseline@ex1", "training"),
+               ("train_baseline@ex1", "writing models"), ("claims", 0.6), ("figures", 0.6),
+               ("report", 0.8)]
+KILLABLE = ["generate@sine", "pull_stocks", "prepare_stocks", "prepare_sentiment",
+            "train_baseline@ex1", "train_dropout@sentiment", "train_l2@sine_small",
+            "curve@l2-ex1_small", "sweep", "claims", "figures", "report"]
+
+
+def _more_kill_points() -> list[tuple[str, float]]:
+    import random
+
+    rng = random.Random(24)
+    count = int(os.environ.get("LSTM_OVERFIT_KILL_POINTS", "0"))
+    return [(rng.choice(KILLABLE), round(rng.uniform(0.05, 0.98), 2)) for _ in range(count)]
+
+
+def running_runs(root: Path) -> list:
+    c, _ = client(root)
+    ids = [e.experiment_id for e in c.search_experiments()]
+    return c.search_runs(ids, "attributes.status = 'RUNNING'", max_results=1000)
+
+
+def wait_until(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, "the stage ended before the kill point"
+        assert time.monotonic() < deadline, "the kill point never came"
+        time.sleep(0.02)
+
+
+UNINTERRUPTED: dict[str, float] = {}  # a stage's wall time, forced, without a kill
+
+
+def forget(root: Path, stage: str, lock: str | None = None) -> None:
+    """Remove a stage's outputs from DVC's cache (as `lock`, by default dvc.lock, names them)
+    and the run cache: a stage whose outputs are gone is then recomputed, not checked out or
+    restored, which is what a crash test has to see."""
+    import yaml
+
+    entry = yaml.safe_load(lock or (root / "dvc.lock").read_text())["stages"][stage]
+    for out in entry.get("outs", []):
+        md5 = out.get("md5")
+        if md5:
+            (root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink(missing_ok=True)
+    shutil.rmtree(root / ".dvc/cache/runs", ignore_errors=True)
+
+
+def forced(stage: str, root: Path) -> float:
+    """`dvc repro -f -s <stage>` to the end; its outputs must come back as committed."""
+    start = time.monotonic()
+    sh("dvc", "repro", "-f", "-s", stage, cwd=root)
+    UNINTERRUPTED[stage] = time.monotonic() - start
+    assert sh("git", "status", "--porcelain", cwd=root).stdout == ""
+    return UNINTERRUPTED[stage]
+
+
+@pytest.mark.parametrize(("stage", "when"), KILL_POINTS + _more_kill_points())
+def test_sigkill_anywhere_then_repro_leaves_nothing_behind(project, stage, when):
+    """Kill `dvc repro -f -s <stage>` and the stage with it (their process group) with SIGKILL;
+    then `dvc repro`: every output byte for byte as committed, clean `git status` and `dvc
+    status`, no temporary left, no MLflow run left RUNNING."""
+    wall = UNINTERRUPTED.get(stage) or forced(stage, project)
+    before = {r.info.run_id for r in running_runs(project)}
+    forget(project, stage)
+    proc = subprocess.Popen(["dvc", "repro", "-f", "-s", stage], cwd=project, env=clean_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        if when == "training":
+            wait_until(lambda: {r.info.run_id for r in running_runs(project)} - before, proc)
+        elif when == "writing models":
+            wait_until(lambda: any((project / "models/ex1").glob(".baseline.partial-*")), proc)
+        else:
+            time.sleep(wall * when)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    again = sh("dvc", "repro", cwd=project)
+    assert sh("git", "status", "--porcelain", cwd=project).stdout == "", again.stdout
+    assert "up to date" in sh("dvc", "status", cwd=project).stdout
+    assert not [p for p in project.rglob("*.partial-*") if ".dvc" not in p.parts]
+    assert running_runs(project) == []
+
+
+def test_sigkill_inside_a_queued_experiment_then_its_rerun(project):
+    """The stage of a queued experiment killed mid-training (its owner pid read off its MLflow
+    run): the task fails, nothing reaches the workspace, and the experiment run again ends
+    the dead runs KILLED and writes what the uninterrupted e2e-ex1 wrote."""
+    from lstm_overfit.infrastructure.tracking import ENDED_TAG
+
+    c, exp = client(project)
+    ref = next(line for line in sh("git", "for-each-ref", "--format=%(refname)", "refs/exps",
+                                   cwd=project).stdout.split() if line.endswith("/e2e-ex1"))
+    forget(project, "train_baseline@ex1", sh("git", "show", f"{ref}:dvc.lock", cwd=project).stdout)
+    sh("dvc", "exp", "run", "--queue", "-n", "e2e-killed", "-S", "train.ex1.epochs=5", cwd=project)
+    sh("dvc", "queue", "start", "-j", "1", cwd=project)
+    deadline = time.monotonic() + 300
+    while not (runs := c.search_runs([exp], "tags.DVC_EXP_NAME = 'e2e-killed' and "
+                                            "attributes.status = 'RUNNING'")):
+        assert time.monotonic() < deadline, "the queued stage never started training"
+        time.sleep(0.05)
+    os.kill(int(runs[0].data.tags["lstm_overfit.pid"]), signal.SIGKILL)
+    assert "Failed" in wait_for_queue(project)
+    assert sh("git", "status", "--porcelain", cwd=project).stdout == ""
+    out = sh("dvc", "exp", "run", "-n", "e2e-rerun", "-S", "train.ex1.epochs=5", cwd=project)
+    assert "train_baseline@ex1" in stages_run(out.stdout)  # recomputed, not restored
+    for run in c.search_runs([exp], "tags.DVC_EXP_NAME = 'e2e-killed'"):
+        assert run.info.status == "KILLED" and "is gone" in run.data.tags[ENDED_TAG]
+    assert running_runs(project) == []
+    for path in ("metrics/ex1/baseline.json", "plots/curves/ex1/baseline.csv"):
+        assert (project / path).read_text() == sh("git", "show", f"{ref}:{path}", cwd=project).stdout
+    sh("git", "checkout", "--", ".", cwd=project)
+    sh("dvc", "checkout", "--force", cwd=project)
