@@ -343,6 +343,7 @@ def test_sigkill_inside_a_queued_experiment_then_its_rerun(project):
     assert sh("git", "status", "--porcelain", cwd=project).stdout == ""
     out = sh("dvc", "exp", "run", "-n", "e2e-rerun", "-S", "train.ex1.epochs=5", cwd=project)
     assert "train_baseline@ex1" in stages_run(out.stdout)  # recomputed, not restored
+    assert not (project / "mlflow.db-journal").exists()  # the killed writer's, gone with the next write
     for run in c.search_runs([exp], "tags.DVC_EXP_NAME = 'e2e-killed'"):
         assert run.info.status == "KILLED" and "is gone" in run.data.tags[ENDED_TAG]
     assert running_runs(project) == []
