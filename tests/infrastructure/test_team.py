@@ -272,14 +272,15 @@ def test_a_stage_killed_while_logging_its_models_leaves_nothing_running_or_pendi
 
     with open(tmp_path / "out", "w") as out:
         proc = subprocess.Popen(["dvc", "exp", "run", "-n", "team-killed", *setting, TRAIN], cwd=a,
-                                env=clean_env(**env), stdout=out, stderr=out, start_new_session=True)
+                                env=clean_env(**env), stdout=out, stderr=out)
         deadline = time.monotonic() + 120
         # Caught mid-upload: the model exists in the store, its files are not all there.
-        while not [m for m in models(attempt()) if m.status == LoggedModelStatus.PENDING]:
+        while not (pending := [m for m in models(attempt()) if m.status == LoggedModelStatus.PENDING]):
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "out").read_text()
             time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        # The stage, as the OOM killer would: its pid is its run's owner tag.
+        os.kill(int(c.get_run(pending[0].source_run_id).data.tags["lstm_overfit.pid"]), signal.SIGKILL)
+        proc.wait(timeout=60)
     dead = attempt()
     done = sh("dvc", "exp", "run", "-n", "team-killed", *setting, TRAIN, cwd=a, env=env)
     assert TRAIN in stages_run(done.stdout)
