@@ -72,6 +72,8 @@ def test_only_what_is_certain_counts_while_some_run_has_no_projection():
     flat = RunState(Plan(1000, 10, 1e-3), epoch=5, errors=[(3, 1.0), (4, 1.0), (5, 1.0)])
     assert falling.epochs_left()[1] is not None and flat.epochs_left() == (5.0, None)
     assert estimate([falling, flat], rate=1.0) == ">=0:05"
+    flat.epoch = 10  # past the epochs before which it cannot stop: nothing certain is left
+    assert estimate([falling, flat], rate=1.0) == "?"
 
 
 def test_the_rate_weighs_each_run_by_its_cost():

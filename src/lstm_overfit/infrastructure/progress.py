@@ -73,10 +73,10 @@ class RunState:
         return least, (low, high)
 
     def _projected_stop(self, n: int) -> float | None:
-        """The epoch at which the log-linear fit of the last `n` measurements reaches the stop
-        threshold; None while there are fewer than `n` or the error is not falling."""
+        """The epoch at which the log-linear fit of the last `n` measurements (at least RECENT)
+        reaches the stop threshold; None while there are fewer or the error is not falling."""
         pts = [(e, math.log(v)) for e, v in self.errors[-n:] if v > 0]
-        if len(pts) < min(n, RECENT) or len(pts) < 2:
+        if len(pts) < RECENT:
             return None
         mx = math.fsum(e for e, _ in pts) / len(pts)
         my = math.fsum(y for _, y in pts) / len(pts)
@@ -105,7 +105,8 @@ def estimate(runs: list[RunState], rate: float | None) -> str:
         else:
             lo, hi = lo + projected[0] * r.plan.cost, hi + projected[1] * r.plan.cost
     if not known:
-        return f">={clock(certain / rate)}" if certain > 0 else "?"
+        # Under half a second of certain work says nothing: `>=0:00` would read as "done".
+        return f">={clock(certain / rate)}" if certain / rate >= 0.5 else "?"
     if hi - lo <= SAME * hi:
         return f"~{clock((lo + hi) / 2 / rate)}"
     return f"{clock(lo / rate)}-{clock(hi / rate)}"
