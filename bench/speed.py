@@ -231,13 +231,17 @@ def stage_order(root: Path, env: dict) -> list[str]:
     return ordered
 
 
+TRAINING_STAGES = ("train", "curve", "sweep", "diagnose")
+
+
 def stage_flops(root: Path, stage: str) -> float:
     """Training and measuring FLOPs of a training stage's runs, from its results file."""
     from lstm_overfit.engine.fast import Network, lstm_flops
     from lstm_overfit.records import read_results
 
     total = 0.0
-    for f in (root / "results").rglob("*.json"):
+    files = [*(root / "results").rglob("*.json"), *(root / "diagnoses").glob("*/runs.json")]
+    for f in files:
         if _stage_of(f, root) != stage:
             continue
         for rec in read_results(f):
@@ -261,6 +265,8 @@ def stage_train_seconds(root: Path, stage: str) -> float | None:
 
 
 def _stage_of(results_file: Path, root: Path) -> str:
+    if results_file.is_relative_to(root / "diagnoses"):
+        return f"diagnose@{results_file.parent.name}"
     rel = results_file.relative_to(root / "results")
     if rel.parts[0] == "curves":
         kind, dataset = rel.stem.split("-", 1)
@@ -292,7 +298,7 @@ def bench_pipeline(roof: float) -> None:
         for stage in stage_order(tmp, env):
             wall, _ = timed(["dvc", "repro", "-s", "-f", stage], tmp, env)
             total += wall
-            flops = stage_flops(tmp, stage) if stage.startswith(("train", "curve", "sweep")) else 0
+            flops = stage_flops(tmp, stage) if stage.startswith(TRAINING_STAGES) else 0
             total_flops += flops
             cells = ""
             if flops:

@@ -51,6 +51,8 @@ def tiny_params(raw: dict) -> dict:
     for t in raw["train"].values():
         t.update(units=4, epochs=4)
     raw["train"]["sentiment"]["embed_dim"] = 4
+    for s in raw.get("series", {}).values():
+        s.update(units=4, epochs=4)
     raw["memorization"]["every_until"] = 2
     raw["sentiment"].update(vocab_size=50, seq_len=6)
     raw["sweep"].update(sizes=[8, 16], max_steps=6, n_val=16, units=4)

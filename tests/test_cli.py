@@ -17,7 +17,7 @@ def run(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def test_every_stage_module_is_a_stage():
     assert {"generate", "train", "curve", "sweep", "claims", "figures", "report", "pull_stocks",
-            "prepare_stocks", "prepare_sentiment"} == set(stage_names())
+            "prepare_stocks", "prepare_sentiment", "prepare_series", "diagnose"} == set(stage_names())
 
 
 def test_unknown_stage_prints_usage(tmp_path):

@@ -90,6 +90,8 @@ def stages() -> dict[str, dict]:
             pairs = items.items() if isinstance(items, dict) else [(i, i) for i in items]
             for key, item in pairs:
                 text = yaml.safe_dump(stage["do"]).replace("${key}", str(key))
+                for field, value in (item.items() if isinstance(item, dict) else ()):
+                    text = text.replace(f"${{item.{field}}}", str(value))
                 out[f"{name}@{key}"] = yaml.safe_load(text.replace("${item}", str(item)))
         elif "matrix" in stage:
             axes = {k: lookup(v) if isinstance(v, str) else v for k, v in stage["matrix"].items()}
@@ -116,8 +118,12 @@ def test_regularizers_reach_only_their_own_stages():
     st = stages()
     readers = {p: {n for n, s in st.items() if p in s.get("params", [])}
                for p in ("model.dropout_rate", "model.l2")}
+    diagnoses = {f"diagnose@{name}" for name in yaml.safe_load(
+        (ROOT / "params.yaml").read_text())["series"]}
     assert readers["model.dropout_rate"] == {"train_dropout@sentiment"}
     assert readers["model.l2"] == {"train_l2@sentiment"}
+    for name in diagnoses:  # the diagnosis reads the whole section: its variants use both
+        assert "model" in stages()[name]["params"]
     for name in st:
         if name.startswith(("train_baseline", "curve", "sweep")):
             assert not any(str(p).startswith("model") for p in st[name].get("params", [])), name
@@ -128,6 +134,16 @@ def test_a_dataset_change_reaches_only_its_own_stages():
     assert {n for n, s in st.items() if "train.ex1" in s.get("params", [])} == {"train_baseline@ex1"}
     generated = {n for n, s in st.items() if "datasets.ex1" in s.get("params", [])}
     assert generated == {"generate@ex1"}
+
+
+def test_a_series_change_reaches_only_its_own_stages():
+    st = stages()
+    readers = {n for n, s in st.items()
+               if any(str(p).startswith(("series.sunspots", "series")) for p in s.get("params", []))}
+    assert readers == {"prepare_series@sunspots", "diagnose@sunspots", "prepare_series@aapl",
+                       "diagnose@aapl", "report"}
+    assert not any(str(p).startswith("series.aapl") for p in st["diagnose@sunspots"]["params"])
+    assert "data/snapshot/sunspots/sunspots.csv" in st["prepare_series@sunspots"]["deps"]
 
 
 def test_the_closure_follows_imports_inside_functions():

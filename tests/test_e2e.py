@@ -92,11 +92,13 @@ def test_mlflow_store_holds_every_run_with_curves_datasets_and_source(project):
 
 
 QUEUED = {
-    # The article's dropout rate: only the dropout runs retrain, never the baselines, the L2
-    # runs, the curves (their own grids) or the sweep. (Every param's reach is checked
+    # The article's dropout rate: only the dropout runs and the series' diagnoses (which train
+    # a dropout variant beside their controls) retrain, never the baselines, the L2 runs, the
+    # curves (their own grids) or the sweep. (Every param's reach is checked
     # against dvc.yaml in test_dvc_deps.py; these two go through the real DVC.)
     "e2e-strength": (["-S", "model.dropout_rate=0.3"],
-                     {"train_dropout@sentiment", "claims", "figures", "report"}),
+                     {"train_dropout@sentiment", "diagnose@sunspots", "diagnose@aapl", "claims",
+                      "figures", "report"}),
     # One dataset's budget: only its stage.
     "e2e-ex1": (["-S", "train.ex1.epochs=5"], {"train_baseline@ex1", "claims", "figures", "report"}),
 }
@@ -216,6 +218,10 @@ def test_exp_show_commands_of_the_readme_show_what_they_promise(project):
             for name in (*QUEUED, "e2e-again"):
                 assert len(re.findall(r"\b(supported|refuted|partial|mixed|undecided)\b",
                                       table[name])) == len(verdicts), screen
+        elif "per series" in promise:
+            for name in ("sunspots", "aapl"):  # the default series (visitors is the README's own)
+                answer = json.loads((project / f"metrics/series/{name}.json").read_text())[name]
+                assert name in header and answer in table["workspace"], screen
         else:
             claim, part = re.search(r"\^(C\d)\\\.(\w+)", cmd).groups()
             assert claim in promise
@@ -234,16 +240,83 @@ def test_plots_diff_compares_learning_curves_across_experiments(project):
     assert "plots/curves/ex1/baseline.csv" in text and "e2e-ex1" in text
 
 
+def my_series_csv(rows: int = 160) -> str:
+    """A user's file: ISO dates, a noisy sine as the target, one feature column."""
+    import math
+    import random
+
+    rnd = random.Random(3)
+    lines = ["date,visitors,temperature"]
+    for i in range(rows):
+        day = f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}"
+        lines.append(f"{day},{100 + 20 * math.sin(i * 2 * math.pi / 14) + rnd.gauss(0, 4):.3f},"
+                     f"{10 + 5 * math.cos(i * 2 * math.pi / 60):.2f}")
+    return "\n".join(lines) + "\n"
+
+
+MY_SERIES = {"path": "data/mine.csv", "time": "date", "target": "visitors",
+             "features": ["temperature"], "transform": "none", "lookback": 7, "horizon": 1,
+             "val_fraction": 0.25, "units": 4, "epochs": 12}
+
+
+def test_own_series_recipe_of_the_readme(project):
+    """The README's recipe: a CSV in git, named in params.yaml, `dvc repro`: only its two
+    stages and the report run; its diagnosis is in `dvc exp show`, the report and on every
+    MLflow run of the series. Then a bad file: one line, non-zero, nothing written."""
+    import yaml
+
+    (project / "data/mine.csv").write_text(my_series_csv())
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["series"]["mine"] = MY_SERIES
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git", "add", "data/mine.csv", "params.yaml", cwd=project)
+    try:
+        out = sh("dvc", "repro", cwd=project)
+        assert stages_run(out.stdout) == {"prepare_series@mine", "diagnose@mine", "report"}
+        answer = json.loads((project / "metrics/series/mine.json").read_text())
+        diagnosis = json.loads((project / "diagnoses/mine/diagnosis.json").read_text())
+        assert answer == {"mine": diagnosis["answer"]} and diagnosis["summary"]
+        assert diagnosis["info"]["first"] == "2024-01-01" and diagnosis["info"]["val_rows"] == 40
+        assert f"### mine: {diagnosis['answer']}" in (project / "reports/claims.md").read_text()
+        assert (project / "reports/series/mine.png").stat().st_size > 5000
+        shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=project).stdout)
+        workspace = next(e for e in shown if e["rev"] == "workspace")["data"]["metrics"]
+        assert workspace["metrics/series/mine.json"]["data"] == {"mine": diagnosis["answer"]}
+        c, exp = client(project)
+        runs = c.search_runs([exp], "tags.dataset = 'mine'", max_results=100)
+        assert {r.info.run_name for r in runs} >= {"mine/baseline", "mine/shuffled/seed1",
+                                                   "mine/dropout0.5", "mine/l2_0.001/seed0"}
+        assert {r.data.tags["diagnosis.answer"] for r in runs} == {diagnosis["answer"]}
+        assert {r.info.status for r in runs} == {"FINISHED"}
+
+        # A bad file: the stage fails with one line naming the line; its output is not written.
+        text = my_series_csv().splitlines()
+        text[30] = text[30].split(",")[0] + ",,12"
+        (project / "data/mine.csv").write_text("\n".join(text) + "\n")
+        bad = sh("dvc", "repro", "prepare_series@mine", cwd=project, check=False)
+        assert bad.returncode != 0
+        errors = [ln for ln in bad.stderr.splitlines() if ln.startswith("error:")]
+        assert errors == ["error: data/mine.csv: line 31, column 'visitors': a missing value"], \
+            bad.stderr
+        assert not (project / "data/prepared/series/mine").exists()
+    finally:
+        sh("git", "reset", "-q", "--hard", "HEAD", cwd=project)
+        sh("git", "clean", "-fdq", cwd=project)
+        sh("dvc", "checkout", "--force", cwd=project)
+    assert sh("git", "status", "--porcelain", cwd=project).stdout == ""
+
+
 # Crash consistency: SIGKILL (what the OOM killer, a closed lid or a CI timeout does) at points
 # of a stage's life, then `dvc repro`. Each point is (stage, when): a share of the stage's
 # uninterrupted wall time, or an event seen from outside. LSTM_OVERFIT_KILL_POINTS=N adds N
 # seeded random points (any stage, any share) to the ones `make test` runs.
 KILL_POINTS = [("generate@ex1", 0.5), ("train_baseline@ex1", "training"),
-               ("train_baseline@ex1", "writing models"), ("claims", 0.6), ("figures", 0.6),
-               ("report", 0.8)]
+               ("train_baseline@ex1", "writing models"), ("diagnose@sunspots", "training"),
+               ("claims", 0.6), ("figures", 0.6), ("report", 0.8)]
 KILLABLE = ["generate@sine", "pull_stocks", "prepare_stocks", "prepare_sentiment",
             "train_baseline@ex1", "train_dropout@sentiment", "train_l2@sine_small",
-            "curve@l2-ex1_small", "sweep", "claims", "figures", "report"]
+            "curve@l2-ex1_small", "sweep", "prepare_series@aapl", "diagnose@aapl", "claims",
+            "figures", "report"]
 
 
 def _more_kill_points() -> list[tuple[str, float]]:

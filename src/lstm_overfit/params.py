@@ -189,6 +189,36 @@ class Curves(Section):
         return self
 
 
+class Series(Section):
+    """A user's series (a CSV named in params.yaml), diagnosed by the `diagnose` stage.
+
+    Columns: `time` (numbers such as years, or ISO 8601 dates; increasing, no repeats), the
+    `target` and optional `features`, all numeric with no gaps. The model reads windows of
+    `lookback` rows of [target, *features] and predicts the target `horizon` rows after the
+    window's last one."""
+
+    path: Annotated[str, Field(strict=True, min_length=1)]
+    time: Annotated[str, Field(strict=True, min_length=1)]
+    target: Annotated[str, Field(strict=True, min_length=1)]
+    features: tuple[Annotated[str, Field(strict=True, min_length=1)], ...] = ()
+    transform: Literal["none", "difference", "log-return"]
+    lookback: Count
+    horizon: Count
+    val_fraction: Fraction  # the last rows (by time) validate
+    units: Count
+    epochs: Count
+
+
+class Diagnosis(Section):
+    """When a series' measurements count as a pattern, a rise, a test result."""
+
+    skill: Fraction  # signal: best validation MSE <= (1 - this) x the better naive forecast's
+    alpha: Fraction  # Ljung-Box: autocorrelated when p < this
+    lags: Count  # Ljung-Box lags (fewer when the training part is short)
+    val_rise: Positive  # overfits: validation MSE ends this much above its best
+    shuffle_seed: Seed  # the randomization test's permutation of the training targets
+
+
 class Mlflow(Section):
     experiment: Annotated[str, Field(strict=True, min_length=1, pattern=r"\S")]
 
@@ -220,6 +250,8 @@ class Params(Section):
     curves: Curves
     mlflow: Mlflow
     claims: Claims
+    series: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], Series] = {}
+    diagnosis: Diagnosis
 
     @model_validator(mode="after")
     def _references(self) -> Params:
@@ -244,6 +276,10 @@ class Params(Section):
         if self.model.l2 not in self.curves.l2:
             raise ParamError("model.l2", self.model.l2,
                              f"must be one of curves.l2 {list(self.curves.l2)}")
+        for name, spec in self.series.items():
+            if len({spec.time, spec.target, *spec.features}) != 2 + len(spec.features):
+                raise ParamError(f"series.{name}.features", list(spec.features),
+                                 "must not repeat a column or name the time or target column")
         random_set, pattern_set = (self.datasets[d] for d in self.curves.datasets)
         if not isinstance(random_set, RandomData) or not isinstance(pattern_set, SineData):
             raise ParamError("curves.datasets", list(self.curves.datasets),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -247,10 +248,16 @@ def record(g: Group, histories: list[History], budget: Budget, digest: str) -> D
         noise_var=g.noise_var, data_sha256=digest, runs=tuple(runs))
 
 
+Tagger = Callable[[list[DatasetRecord], list[list[History]]], Mapping[str, str]]
+
+
 def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: str,
-                 entry_point: str) -> tuple[list[DatasetRecord], list[list[History]]]:
+                 entry_point: str, tagger: Tagger | None = None
+                 ) -> tuple[list[DatasetRecord], list[list[History]]]:
     """Train every group's runs at once, inside their MLflow runs; return one results record
-    per group and the runs' histories (with their trained weights), group by group."""
+    per group and the runs' histories (with their trained weights), group by group. `tagger`
+    reads all of them and returns tags for every run of the stage (a verdict read from the
+    runs together, such as a diagnosis)."""
     digests = [dataset_hash(g.data) for g in groups]
     mlflow_groups = []
     for g, digest in zip(groups, digests, strict=True):
@@ -283,6 +290,11 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
         tracker.log(rg.parent, values={"train_seconds": seconds})
         records.append(rec)
         by_group.append(hs)
+    if tagger is not None:
+        tags = dict(tagger(records, by_group))
+        for rg in mlflow_groups:
+            for run_id in (rg.parent, *rg.children.values()):
+                tracker.set_tags(run_id, tags)
     return records, by_group
 
 

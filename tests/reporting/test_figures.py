@@ -46,3 +46,60 @@ def test_a_runs_learning_curve(tmp_path, repo_params):
     rec = claim_results(parse_params(repo_params))["sentiment"]
     learning_curve(rec, list(rec.runs[:1]), "sentiment seed 0", tmp_path / "c.png")
     assert not_blank(tmp_path / "c.png")
+
+
+def legend_and_axes(fig):
+    fig.tight_layout()  # as save_figure lays it out
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            out.append((legend.get_window_extent(renderer), ax.get_window_extent(renderer)))
+    return out
+
+
+def test_legends_sit_beside_the_data_not_on_it(tmp_path, repo_params, monkeypatch):
+    """Every figure's legend lies outside every plotting area (today's curves_sine.png had it
+    over the curves)."""
+    import lstm_overfit.reporting.figures as figures
+
+    p = parse_params(repo_params)
+    results = claim_results(p)
+    seen = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: seen.append(fig))
+    for name in figure_names():
+        figure(name)(results, p, tmp_path / f"{name}.png")
+    assert len(seen) == len(figure_names())
+    for fig in seen:
+        pairs = legend_and_axes(fig)
+        assert pairs, fig.axes[0].get_title()
+        for legend, _ in pairs:
+            for ax in fig.axes:
+                assert not legend.overlaps(ax.get_window_extent()), ax.get_title()
+        figures.pyplot().close(fig)
+
+
+def test_learning_curves_are_seed_means_with_their_range():
+    from lstm_overfit.reporting.figures import seed_band
+    from records import make_run
+
+    runs = [make_run([1.0, 0.5, 0.25], epochs=[1, 2, 4]),
+            make_run([1.0, 0.3], epochs=[1, 2], seed=1, stopped=True)]
+    epochs, mean, lo, hi = seed_band(runs, "train_error")
+    assert epochs == [1, 2, 4]
+    assert mean == pytest.approx([0.1, 0.04, 0.0275])  # seed 1 stays at its last value
+    assert lo == pytest.approx([0.1, 0.03, 0.025]) and hi == pytest.approx([0.1, 0.05, 0.03])
+
+
+def test_series_figure_shows_real_and_shuffled_against_the_naive_forecasts(tmp_path):
+    from lstm_overfit.reporting.figures import series_figure
+    from lstm_overfit.science.diagnosis import Controls
+    from records import make_record, memorizing
+
+    recs = {"baseline": make_record("s", [memorizing(s, 300) for s in (0, 1)]),
+            "shuffled": make_record("s", [memorizing(s, 600, "shuffled") for s in (0, 1)])}
+    c = Controls(0.5, 1.0, 0.4, 0.5, 0.1, 0.01, 10)
+    series_figure(recs, c, "s", 50, tmp_path / "s.png")
+    assert not_blank(tmp_path / "s.png")

@@ -51,3 +51,19 @@ def test_the_readme_section_the_report_cites_exists():
     headings = re.findall(r"^#+ (.+)$", (ROOT / "README.md").read_text(), flags=re.M)
     slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
     assert anchor in slugs
+
+
+def test_report_has_a_section_per_series_with_its_diagnosis(repo_params):
+    p = parse_params(repo_params)
+    results = claim_results(p)
+    d = {"info": {"csv": "data/mine.csv", "columns": ["y"], "transform": "none", "rows": 100,
+                  "first": "1", "last": "100", "train_last": "80", "train_rows": 80,
+                  "val_first": "81", "val_rows": 20},
+         "answer": "too little training", "summary": "Not overfitting at 50 epochs because x.",
+         "capacity": "cap", "signal": "sig", "budget": "bud", "regularization": "reg"}
+    name = next(iter(p.series))
+    text = render(*claims_json(results, p), results, p, {name: d})
+    assert f"### {name}: too little training" in text
+    assert f"![{name}](series/{name}.png)" in text
+    assert "- **Capacity** (the randomization test): cap." in text
+    assert "training to 80 (80 rows), validation from 81 (20 rows)" in text

@@ -311,9 +311,10 @@ class Tracker:
                 self._client.log_artifact(run_id, str(path))
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
         with self._locked(), self._answering():
-            for key, value in tags.items():
-                self._client.set_tag(run_id, key, value)
+            self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     @contextlib.contextmanager
     def _answering(self) -> Iterator[None]:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lstm_overfit.params import Params
 from lstm_overfit.records import DatasetRecord, RunRecord
 from lstm_overfit.reporting.summary import curve_rows
-from lstm_overfit.science.measure import classifier_points, memorization_curve, points, process
+from lstm_overfit.science.measure import memorization_curve, process
+
+if TYPE_CHECKING:  # a type only: the training stages draw figures without the diagnosis
+    from lstm_overfit.science.diagnosis import Controls
 
 PNG_METADATA = {"Software": None}
 DPI = 90
@@ -49,43 +53,63 @@ def reference_lines(ax, rec: DatasetRecord, stop_frac: float | None = None) -> N
                    label=f"memorized ({stop_frac:g} x noise floor)")
 
 
+def seed_band(runs: list[RunRecord], which: str) -> tuple[list[int], list[float], list[float],
+                                                          list[float]]:
+    """Epochs, and the seed mean, minimum and maximum of `train_error` or `val_error` at each
+    epoch some seed measured; a seed that stopped (memorized) keeps its last value."""
+    series = [dict(zip(r.epochs, getattr(r, which), strict=True)) for r in runs]
+    epochs = sorted(set().union(*series))
+    mean, lo, hi = [], [], []
+    for e in epochs:
+        vals = [s[e] if e in s else s[max(k for k in s if k < e)] for s in series if min(s) <= e]
+        mean.append(sum(vals) / len(vals))
+        lo.append(min(vals))
+        hi.append(max(vals))
+    return epochs, mean, lo, hi
+
+
+def draw_band(ax, runs: list[RunRecord], which: str, label: str, colour: str, ls: str) -> None:
+    """A seed mean as a line, the seeds' range as a shaded band around it."""
+    epochs, mean, lo, hi = seed_band(runs, which)
+    ax.fill_between(epochs, lo, hi, color=colour, alpha=0.18, lw=0)
+    ax.plot(epochs, mean, color=colour, ls=ls, lw=1.5, label=label)
+
+
+def outside_legend(ax, fontsize: int = 7) -> None:
+    """The legend right of the plot, where it covers no data."""
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+              frameon=False)
+
+
 def _draw_runs(ax, rec: DatasetRecord, runs: list[RunRecord]) -> None:
-    for i, run in enumerate(runs):
-        colour = f"C{i % 10}"
-        if rec.task == "classification":
-            ps = classifier_points(run)
-            ax.plot([p.epoch for p in ps], [p.train_loss for p in ps], color=colour, ls="--",
-                    lw=1, label=f"seed {run.seed} train")
-            ax.plot([p.epoch for p in ps], [p.val_loss for p in ps], color=colour, lw=1.6,
-                    label=f"seed {run.seed} validation")
-        else:
-            ps = points(rec, run)
-            ax.plot([p.epoch for p in ps], [p.train_mse for p in ps], color=colour, ls="--",
-                    lw=1, label=f"seed {run.seed} train")
-            ax.plot([p.epoch for p in ps], [p.val_mse for p in ps], color=colour, lw=1.6,
-                    label=f"seed {run.seed} validation")
+    n = len(runs)
+    spread_word = f"{n} seeds' mean, band: min-max" if n > 1 else f"seed {runs[0].seed}"
+    draw_band(ax, runs, "train_error", f"training ({spread_word})", "C0", "--")
+    draw_band(ax, runs, "val_error", f"validation ({spread_word})", "C1", "-")
 
 
 def learning_curve(rec: DatasetRecord, runs: list[RunRecord], title: str, path: Path,
                    stop_frac: float | None = None) -> None:
-    """Inference-mode training and validation error of some runs, with the reference levels."""
+    """Inference-mode training and validation error of some runs (seed mean and range), with
+    the reference levels."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(8.6, 4.2))
     _draw_runs(ax, rec, runs)
     reference_lines(ax, rec, stop_frac)
     ax.set(xscale="log", yscale="log", xlabel="epoch", title=title,
            ylabel="binary cross-entropy" if rec.task == "classification" else "MSE")
-    ax.legend(fontsize=6, loc="lower left")
+    outside_legend(ax)
     save_figure(fig, path)
 
 
 def dataset_curves(rec: DatasetRecord, p: Params, path: Path) -> None:
-    """One panel per variant (the baseline and the claims' regularized variants), every seed."""
+    """One panel per variant (the baseline and the claims' regularized variants): the seed
+    mean with the seeds' range."""
     plt = pyplot()
     variants = [v for v in ("baseline", "dropout", "l2") if rec.select(v)]
     variants = [v for v in variants if v == "baseline" or rec.dataset in getattr(p.variants, v)]
-    fig, axes = plt.subplots(1, len(variants), figsize=(4.4 * len(variants), 3.8), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.4 * len(variants) + 2.4, 3.8),
+                             sharey=True, squeeze=False)
     for ax, variant in zip(axes[0], variants, strict=True):
         runs = rec.select(variant, **_article_strength(variant, p))
         _draw_runs(ax, rec, runs)
@@ -93,7 +117,31 @@ def dataset_curves(rec: DatasetRecord, p: Params, path: Path) -> None:
         ax.set(xscale="log", yscale="log", xlabel="epoch", title=f"{rec.dataset} {variant}")
     axes[0][0].set_ylabel("binary cross-entropy" if rec.task == "classification"
                           else "MSE (inference mode)")
-    axes[0][-1].legend(fontsize=6, loc="lower left")
+    outside_legend(axes[0][-1], 6)
+    save_figure(fig, path)
+
+
+def series_figure(records: Mapping[str, DatasetRecord], c: Controls, name: str,
+                  article: int, path: Path) -> None:
+    """A user's series: the real and the shuffled targets' training and validation MSE (seed
+    mean and range) against the naive forecasts' validation MSE."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8.6, 4.4))
+    real, shuffled = records["baseline"], records["shuffled"]
+    draw_band(ax, real.select("baseline"), "train_error", "real targets: training", "C0", "--")
+    draw_band(ax, real.select("baseline"), "val_error", "real targets: validation", "C0", "-")
+    draw_band(ax, shuffled.select("shuffled"), "train_error", "shuffled targets: training", "C3",
+              "--")
+    draw_band(ax, shuffled.select("shuffled"), "val_error", "shuffled targets: validation", "C3",
+              ":")
+    ax.axhline(c.naive_last_mse, color="k", ls="-.", lw=1, label="naive forecast: last value")
+    ax.axhline(c.naive_mean_mse, color="grey", ls=(0, (6, 2)), lw=1,
+               label="naive forecast: training mean")
+    ax.axvline(article, color="grey", ls=":", lw=1, label=f"the article's {article} epochs")
+    n = len(real.select("baseline"))
+    ax.set(xscale="log", yscale="log", xlabel="epoch", ylabel="MSE (standardized units)",
+           title=f"{name}: real against shuffled targets ({n} seeds' mean, band: min-max)")
+    outside_legend(ax)
     save_figure(fig, path)
 
 
@@ -105,7 +153,7 @@ def memorization(results: Results, p: Params, path: Path) -> None:
     """Seed-mean train_frac of the baseline against optimizer steps, on every random-target
     set: where memorization starts, and how long the flat start lasts."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    fig, ax = plt.subplots(figsize=(9, 4.4))
     names = [n for n, d in p.datasets.items() if d.kind == "random" and n in results]
     names += [f"sweep_n{n}" for n in p.sweep.sizes if f"sweep_n{n}" in results]
     for i, name in enumerate(names):
@@ -116,7 +164,7 @@ def memorization(results: Results, p: Params, path: Path) -> None:
     ax.set_ylim(0, 2)  # an untrained start sits far above 1 and would flatten the rest
     ax.set(xscale="log", xlabel="optimizer steps", ylabel="train_frac (seed mean)",
            title="Random targets, baseline: memorization against optimizer steps")
-    ax.legend(fontsize=7, ncol=2)
+    outside_legend(ax)
     save_figure(fig, path)
 
 
@@ -124,17 +172,22 @@ def sweep_curve(results: Results, p: Params, path: Path) -> None:
     """Claim C7: optimizer steps to memorize against set size, every seed, the fitted power
     law, and the budgets: the article's 50 epochs and the cap, both in steps."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.4))
+    fig, ax = plt.subplots(figsize=(9, 4.4))
     records = [results[f"sweep_n{n}"] for n in p.sweep.sizes]
     curve = memorization_curve(records, p.memorization)
+    labelled: set[str | None] = set()
     for rec in records:
         for n, _, steps in curve.points:
             if n != rec.n_train:
                 continue
+            label = "memorized (each seed)" if steps is not None else "not within the cap"
+            label = None if label in labelled else label
+            labelled.add(label)
             if steps is not None:
-                ax.scatter([n], [steps], color="C0", s=14)
+                ax.scatter([n], [steps], color="C0", s=14, label=label)
             else:
-                ax.scatter([n], [rec.epochs * rec.steps_per_epoch], color="C3", marker="^", s=18)
+                ax.scatter([n], [rec.epochs * rec.steps_per_epoch], color="C3", marker="^", s=18,
+                           label=label)
     if curve.a is not None and curve.k is not None:
         xs = [p.sweep.sizes[0], p.sweep.sizes[-1]]
         ax.plot(xs, [curve.a * x ** curve.k for x in xs], color="C0", lw=1.4,
@@ -148,7 +201,7 @@ def sweep_curve(results: Results, p: Params, path: Path) -> None:
            ylabel="optimizer steps to memorize", title="C7: memorization time against set size")
     ax.set_xticks(ns, labels=[str(n) for n in ns])
     ax.minorticks_off()
-    ax.legend(fontsize=7)
+    outside_legend(ax)
     save_figure(fig, path)
 
 
@@ -159,8 +212,9 @@ def strength_curve(kind: str) -> Callable[[Results, Params, Path], None]:
         plt = pyplot()
         grid = p.curves.dropout if kind == "dropout" else p.curves.l2
         random_name, sine_name = p.curves.datasets[0], p.curves.datasets[-1]
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.9))
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 3.9))
         xs = list(range(len(grid)))
+        seen: set[str] = set()
         for panel, name in ((left, random_name), (right, sine_name)):
             rec = results[name]
             for x, s in zip(xs, grid, strict=True):
@@ -169,20 +223,31 @@ def strength_curve(kind: str) -> Callable[[Results, Params, Path], None]:
                     proc = process(rec, run, p.memorization)
                     if panel is left:
                         y = proc.memorized_epoch or rec.epochs
-                        panel.scatter([x], [y], color="C0" if proc.memorized_epoch else "C3",
-                                      marker="o" if proc.memorized_epoch else "^", s=16)
+                        done = proc.memorized_epoch is not None
+                        label = "memorized" if done else "not within the cap"
+                        panel.scatter([x], [y], color="C0" if done else "C3",
+                                      marker="o" if done else "^", s=16,
+                                      label=label if label not in seen else None)
+                        seen.add(label)
                     else:
-                        panel.scatter([x], [proc.final.train_mse / rec.noise_floor], color="C0", s=14)
-                        panel.scatter([x], [proc.final.val_mse / rec.noise_floor], color="C1", s=14)
+                        panel.scatter([x], [proc.final.train_mse / rec.noise_floor], color="C0",
+                                      marker="o", s=14,
+                                      label=None if "training" in seen else "training")
+                        panel.scatter([x], [proc.final.val_mse / rec.noise_floor], color="C1",
+                                      marker="s", s=14, facecolors="none",
+                                      label=None if "validation" in seen else "validation")
+                        seen |= {"training", "validation"}
             if panel is left:
-                panel.axhline(rec.epochs, color="grey", ls=":", lw=1)
-                panel.set(yscale="log", ylabel="epoch memorized (triangle: not within budget)",
+                panel.axhline(rec.epochs, color="grey", ls=":", lw=1, label="cap")
+                panel.set(yscale="log", ylabel="epoch memorized (each seed)",
                           title=f"{name}: random targets")
             else:
-                panel.axhline(1.0, color="grey", ls="-.", lw=1)
-                panel.axhline(p.claims.c4_val_ceiling, color="C1", ls=":", lw=1)
-                panel.set(yscale="log", ylabel="MSE / noise variance (blue train, orange val)",
+                panel.axhline(1.0, color="grey", ls="-.", lw=1, label="noise variance")
+                panel.axhline(p.claims.c4_val_ceiling, color="C1", ls=":", lw=1,
+                              label="C4's validation ceiling")
+                panel.set(yscale="log", ylabel="final MSE / noise variance (each seed)",
                           title=f"{name}: noisy sine")
+            outside_legend(panel)
             panel.set_xticks(xs, labels=[f"{g:g}" for g in grid])
             panel.set_xlabel("dropout rate" if kind == "dropout" else "L2 factor")
         save_figure(fig, path)

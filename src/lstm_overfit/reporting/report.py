@@ -82,8 +82,30 @@ def memorization_table(results: Mapping[str, DatasetRecord], p: Params) -> list[
     return lines
 
 
+def series_section(name: str, d: Mapping, p: Params) -> list[str]:
+    """One user series: its data, the short answer, one line per question and its figure."""
+    info, spec = d["info"], p.series[name]
+    return [
+        "", f"### {name}: {d['answer']}", "",
+        f"`{info['csv']}`, column `{info['columns'][0]}`"
+        + (f" ({info['transform']})" if info["transform"] != "none" else "")
+        + f", {info['rows']} rows from {info['first']} to {info['last']}: training to "
+        f"{info['train_last']} ({info['train_rows']} rows), validation from {info['val_first']} "
+        f"({info['val_rows']} rows); windows of {spec.lookback} rows predict {spec.horizon} "
+        f"ahead; LSTM({spec.units}), at most {spec.epochs} epochs, seeds "
+        f"{', '.join(map(str, p.base.seeds))}.", "",
+        d["summary"], "",
+        f"- **Capacity** (the randomization test): {d['capacity']}.",
+        f"- **Signal**: {d['signal']}.",
+        f"- **Budget**: {d['budget']}.",
+        f"- **Regularization**: {d['regularization']}.", "",
+        f"![{name}](series/{name}.png)",
+    ]
+
+
 def render(verdicts: Mapping[str, str], claims: Mapping[str, Mapping],
-           results: Mapping[str, DatasetRecord], p: Params) -> str:
+           results: Mapping[str, DatasetRecord], p: Params,
+           diagnoses: Mapping[str, Mapping] | None = None) -> str:
     """The report: a table of verdicts, then per claim the article's words, the setting, each
     budget's (or part's) verdict with its numbers and margin, and its figures."""
     lines = [
@@ -116,4 +138,16 @@ def render(verdicts: Mapping[str, str], claims: Mapping[str, Mapping],
               "(Collins et al. 2017 measured about 5 bits per parameter for recurrent "
               "networks).", ""]
     lines += memorization_table(results, p)
+    if diagnoses:
+        lines += ["", "## Why is my LSTM not overfitting? Each series of `series:`", "",
+                  "Computed by `diagnose@<series>` from four trained variants (the baseline, the "
+                  "same inputs with shuffled training targets, dropout and L2) and the controls: "
+                  "naive forecasts (last value, training mean), scaled errors (RMSSE at the best "
+                  "validation epoch, MASE of the final model; below 1 beats the in-sample naive "
+                  "forecast) and a Ljung-Box test of the training targets. A real series' noise is "
+                  "unknown: *memorized* means training MSE <= "
+                  f"{p.memorization.stop_frac} x the training MSE of a linear model on the same "
+                  "windows; for shuffled targets, x their variance. MSE in standardized units."]
+        for name, d in diagnoses.items():
+            lines += series_section(name, d, p)
     return "\n".join(lines) + "\n"

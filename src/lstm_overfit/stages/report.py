@@ -14,6 +14,8 @@ from lstm_overfit.params import load_params
 from lstm_overfit.records import load_results
 from lstm_overfit.reporting.report import render
 
+DIAGNOSIS_FILE = "diagnosis.json"  # diagnose@<series> writes diagnoses/<series>/diagnosis.json
+
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="report", description=__doc__)
@@ -21,12 +23,20 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--verdicts", type=Path, required=True)
     ap.add_argument("--results", type=Path, required=True)
     ap.add_argument("--figures", type=Path, required=True, help="the figures stage's folder")
+    ap.add_argument("--diagnoses", type=Path, required=True,
+                    help="the diagnose stages' folder (one sub-folder per series)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = ap.parse_args(argv)
     p = load_params(args.params)
     claims, verdicts = read_json(args.claims), read_json(args.verdicts)
     results = load_results(args.results)
+    diagnoses = {}
+    for name in p.series:
+        path = args.diagnoses / name / DIAGNOSIS_FILE
+        if not path.is_file():
+            raise StageError(f"{path} is missing: run diagnose@{name} first")
+        diagnoses[name] = read_json(path)
     figures = sorted(args.figures.glob("*.png"))
     if not figures:
         raise StageError(f"{args.figures} holds no figures: run the figures stage first")
@@ -34,8 +44,9 @@ def main(argv: list[str]) -> None:
     tracker.connect()
     with tracked(tracker):
         with atomic_file(args.out) as tmp:
-            tmp.write_text(render(verdicts, claims, results, p), encoding="utf-8")
+            tmp.write_text(render(verdicts, claims, results, p, diagnoses), encoding="utf-8")
         tags = {f"verdict.{c}": v for c, v in verdicts.items()}
+        tags |= {f"diagnosis.{name}": d["answer"] for name, d in diagnoses.items()}
         group = tracker.start("claims", [], {"kind": "claims", **tags},
                               entry_point="lstm_overfit report")
         tracker.log(group.parent, artifacts=[args.out, args.claims, args.verdicts, *figures])
