@@ -320,6 +320,36 @@ def bench_pipeline(roof: float) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_cluster(stage: str = "train_baseline@ex1") -> None:
+    """One training stage in process and on a local Dask cluster of two one-thread workers
+    (Dask's LocalCluster, started beforehand: a team's cluster is already running), side by
+    side in copies of HEAD."""
+    from distributed import LocalCluster
+
+    print(f"\n== Dask: {stage} in process, and on a local cluster of 2 workers x 1 thread")
+    env = {k: v for k, v in pinned_env().items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        walls = {}
+        for name, extra in (("in process", {}),
+                            ("on the cluster", {"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address})):
+            tmp = Path(tempfile.mkdtemp(prefix="lstm-overfit-bench-"))
+            try:
+                archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True,
+                                         capture_output=True).stdout
+                subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+                subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
+                # Its data, a warm numba cache, and workers that have trained before.
+                timed(["dvc", "repro", stage], tmp, {**env, **extra})
+                walls[name], _ = timed(["dvc", "repro", "-f", "-s", stage], tmp, {**env, **extra})
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            print(f"{name:<16}{walls[name]:8.1f} s")
+    print(f"cluster / in process: x{walls['on the cluster'] / walls['in process']:.2f} "
+          "(target <= x1.15); runs in flight: 2 on the cluster (one per worker thread), 2 in "
+          "process (one per core, the idle core helping the last)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,6 +370,7 @@ def main() -> None:
     compare("ex2's shape", (1000, 20, 1, 128), models=4, epochs=10)
     compare("ex1's shape", (100, 10, 1, 128), models=4, epochs=60)
     levers((500, 20, 3, 256))
+    bench_cluster()
     if args.pipeline:
         bench_pipeline(roof)
 

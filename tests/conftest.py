@@ -7,10 +7,12 @@ from lstm_overfit.infrastructure.runtime import pin_runtime
 # Before numpy loads anywhere in the test session: OpenBLAS reads these when it loads.
 pin_runtime()
 
+import contextlib  # noqa: E402
 import copy  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -133,3 +135,68 @@ def wait_for_queue(cwd: Path, env: dict[str, str] | None = None, timeout: float 
         if not followed:  # not started yet (a task is Running a moment before its log exists)
             time.sleep(2)
     return status
+
+
+class DaskCluster:
+    """A real Dask scheduler and workers on loopback, as `dask scheduler` / `dask worker`
+    start them: they stop by themselves (the scheduler after 15 idle minutes, workers once it
+    is gone) and `close()` stops them sooner."""
+
+    def __init__(self, folder: Path, workers: int = 2, env: dict[str, str] | None = None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.file = folder / "scheduler.json"
+        self.folder, self.procs = folder, []
+        bin_dir = Path(sys.executable).parent
+        self.procs.append(self._start([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1",
+                                       "--port", "0", "--no-dashboard", "--idle-timeout", "900",
+                                       "--scheduler-file", str(self.file)], "scheduler"))
+        deadline = time.monotonic() + 60
+        while not self.file.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Dask scheduler did not start")
+            time.sleep(0.1)
+        import json
+
+        self.address = json.loads(self.file.read_text())["address"]
+        for i in range(workers):
+            self.add_worker(f"worker{i}", env)
+        self.wait_for_workers(workers)
+
+    def _start(self, args: list[str], name: str, env: dict[str, str] | None = None):
+        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        return subprocess.Popen(args, stdout=log, stderr=log, env=clean_env(**(env or {})),
+                                start_new_session=True)
+
+    def add_worker(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        proc = self._start([str(Path(sys.executable).parent / "dask"), "worker",
+                            "--scheduler-file", str(self.file), "--nthreads", "1",
+                            "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1",
+                            "--death-timeout", "60", "--name", name], name, env)
+        self.procs.append(proc)
+        return proc
+
+    def client(self):
+        from distributed import Client
+
+        return Client(self.address, timeout="20s", set_as_default=False)
+
+    def wait_for_workers(self, count: int) -> None:
+        with self.client() as c:
+            c.wait_for_workers(count, timeout=120)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask"))
+    yield cluster
+    cluster.close()

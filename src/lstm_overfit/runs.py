@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_overfit.datasets.arrays import Dataset, dataset_hash
+from lstm_overfit.engine.cluster import trainer
 from lstm_overfit.engine.fast import (
     WEIGHT_NAMES,
     Event,
@@ -28,7 +29,6 @@ from lstm_overfit.engine.fast import (
     RunSpec,
     Schedule,
     steps_per_epoch,
-    train_all,
 )
 from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.infrastructure.progress import Plan, Progress
@@ -258,6 +258,7 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
     per group and the runs' histories (with their trained weights), group by group. `tagger`
     reads all of them and returns tags for every run of the stage (a verdict read from the
     runs together, such as a diagnosis)."""
+    train = trainer()  # a cluster that does not answer fails here, before any MLflow run
     digests = [dataset_hash(g.data) for g in groups]
     mlflow_groups = []
     for g, digest in zip(groups, digests, strict=True):
@@ -276,7 +277,7 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
     progress = Progress(label, [Plan(j.schedule.epochs, j.schedule.min_epochs, j.schedule.stop_below,
                                      j.flops_per_epoch()) for j in jobs])
     start = time.monotonic()
-    histories = train_all(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
+    histories = train(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
     # How long the stage's runs trained together (wall, Keras' initial weights included):
     # MLflow's run duration also counts imports and logging.
     seconds = time.monotonic() - start

@@ -1,1 +1,2 @@
-"""Data runs train on: format, generated, stocks, sentences. Imports params, infrastructure."""
+"""Data runs train on: format, generated, stocks, sentences, users' series.
+Imports params, infrastructure."""

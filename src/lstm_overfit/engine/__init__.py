@@ -1,1 +1,2 @@
-"""The training engine (fast, kernels, gemm.c). Imports datasets, params, infrastructure."""
+"""The training engine (fast, kernels, gemm.c), also on a Dask cluster (cluster).
+Imports datasets, params, infrastructure."""

@@ -1,1 +1,2 @@
-"""Measurements, judges, the claims catalogue. Imports datasets and below, never the engine."""
+"""Measurements, judges, the claims catalogue, the series diagnosis. Imports datasets and
+below, never the engine."""
