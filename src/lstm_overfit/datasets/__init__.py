@@ -1,2 +1,1 @@
-"""Data runs train on: format, generated, stocks, sentences, users' series.
-Imports params, infrastructure."""
+"""Data runs train on: format, generated, stocks, sentences, series. Imports params, infrastructure."""

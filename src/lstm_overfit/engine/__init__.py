@@ -1,2 +1,1 @@
-"""The training engine (fast, kernels, gemm.c), also on a Dask cluster (cluster).
-Imports datasets, params, infrastructure."""
+"""The training engine: fast, kernels, gemm.c, cluster (Dask). Imports datasets, params, infrastructure."""

@@ -1,2 +1,1 @@
-"""Measurements, judges, the claims catalogue, the series diagnosis. Imports datasets and
-below, never the engine."""
+"""Measurements, judges, claims catalogue, series diagnosis. Imports datasets and below, never the engine."""
