@@ -288,7 +288,7 @@ def diagnose(records: Mapping[str, DatasetRecord], c: Controls, article: int,
                        v["dropout"], v["l2"], dropout, l2)
     numbers: dict[str, float | int | bool | None] = {
         "signal": signal, "skill": skill, "rmsse": rmsse, "mase_final": final_mase,
-        "autocorrelated": correlated, **{k: val for k, val in asdict(c).items()}}
+        "autocorrelated": correlated, **asdict(c)}
     for name, var in v.items():
         numbers[f"{name}_memorized_epoch"] = var.memorized_epoch()
         numbers[f"{name}_memorized_seeds"] = var.memorized

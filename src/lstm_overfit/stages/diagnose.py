@@ -16,17 +16,17 @@ from lstm_overfit.datasets.series import load_prepared, series_spec, shuffled_ta
 from lstm_overfit.engine.fast import History, Network, Trainer
 from lstm_overfit.infrastructure.outputs import atomic_file, write_json
 from lstm_overfit.infrastructure.tracking import Tracker, tracked
-from lstm_overfit.params import Params, load_params
+from lstm_overfit.params import Params, Series, load_params
 from lstm_overfit.records import DatasetRecord, write_results
 from lstm_overfit.reporting.figures import series_figure
 from lstm_overfit.runs import Budget, Group, train_groups
 from lstm_overfit.science.diagnosis import VARIANTS, Controls, Result, controls, diagnose, mase
 
 
-def groups(name: str, data: Dataset, c: Controls, p: Params, source: str) -> list[Group]:
+def groups(name: str, spec: Series, data: Dataset, c: Controls, p: Params,
+           source: str) -> list[Group]:
     """The four variants of the diagnosis, in VARIANTS order: the real targets' noise floor is
     the linear floor; shuffled targets are all noise (their floor is their variance)."""
-    spec = p.series[name]
     net = Network(spec.units, data.x_train.shape[2])
     shuffled = shuffled_targets(data, p.diagnosis.shuffle_seed)
     common = dict(network=net, seeds=p.base.seeds, epochs=spec.epochs, source=source)
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> None:
     tracker = Tracker(p.mlflow.experiment, os.environ)
     tracker.connect()
     with tracked(tracker):
-        records, _ = train_groups(groups(args.name, data, c, p, str(args.data)), budget, tracker,
+        records, _ = train_groups(groups(args.name, spec, data, c, p, str(args.data)), budget, tracker,
                                   f"diagnose {args.name}", "lstm_overfit diagnose", tag)
     result = found[0]
     write_results(args.results, records)
