@@ -118,15 +118,24 @@ def test_regularizers_reach_only_their_own_stages():
     st = stages()
     readers = {p: {n for n, s in st.items() if p in s.get("params", [])}
                for p in ("model.dropout_rate", "model.l2")}
-    diagnoses = {f"diagnose@{name}" for name in yaml.safe_load(
-        (ROOT / "params.yaml").read_text())["series"]}
-    assert readers["model.dropout_rate"] == {"train_dropout@sentiment"}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    diagnoses = {f"diagnose@{name}" for name in params["series"]}
+    assert readers["model.dropout_rate"] == {f"train_dropout@{d}"
+                                             for d in params["variants"]["dropout"]}
+    assert "train_dropout@ex2" in readers["model.dropout_rate"]  # the article's Example 2
     assert readers["model.l2"] == {"train_l2@sentiment"}
     for name in diagnoses:  # the diagnosis reads the whole section: its variants use both
         assert "model" in stages()[name]["params"]
     for name in st:
         if name.startswith(("train_baseline", "curve", "sweep")):
             assert not any(str(p).startswith("model") for p in st[name].get("params", [])), name
+
+
+def test_the_engine_reaches_every_training_stage_and_only_those():
+    st = stages()
+    training = {n for n, s in st.items() if "src/lstm_overfit/engine/fast.py" in s["deps"]}
+    assert {n for n, s in st.items() if "engine" in s.get("params", [])} == training
+    assert {"train_baseline@ex1", "curve@dropout-ex1_small", "sweep", "diagnose@sunspots"} <= training
 
 
 def test_a_dataset_change_reaches_only_its_own_stages():

@@ -238,6 +238,7 @@ class Claims(Section):
 
 
 class Params(Section):
+    engine: Literal["fast", "keras"] = "fast"
     base: Base
     model: Model
     variants: Variants

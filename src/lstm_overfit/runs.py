@@ -21,7 +21,6 @@ import numpy as np
 from lstm_overfit.datasets.arrays import Dataset, dataset_hash
 from lstm_overfit.engine.cluster import trainer
 from lstm_overfit.engine.fast import (
-    WEIGHT_NAMES,
     Event,
     History,
     Job,
@@ -30,6 +29,7 @@ from lstm_overfit.engine.fast import (
     Schedule,
     steps_per_epoch,
 )
+from lstm_overfit.engine.keras_fit import article_model, weight_names
 from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.infrastructure.progress import Plan, Progress
 from lstm_overfit.infrastructure.tracking import LiveLog, RunGroup, Tracker
@@ -55,10 +55,11 @@ class Budget:
     batch_size: int
     article_epochs: int
     memorization: Memorization
+    engine: str = "fast"  # or "keras": plain keras.Model.fit (engine/keras_fit.py)
 
     @classmethod
     def of(cls, p: Params) -> Budget:
-        return cls(p.base.batch_size, p.base.article_epochs, p.memorization)
+        return cls(p.base.batch_size, p.base.article_epochs, p.memorization, p.engine)
 
 
 def network(t: Train, data: Dataset) -> Network:
@@ -114,7 +115,7 @@ def run_params(g: Group, budget: Budget) -> dict[str, object]:
         "features": g.network.features, "units": g.network.units, "variant": g.variant,
         "max_epochs": g.epochs, "batch_size": budget.batch_size, "optimizer": "adam",
         "loss": "binary_crossentropy" if g.network.task == "classification" else "mse",
-        "stop_frac": budget.memorization.stop_frac,
+        "stop_frac": budget.memorization.stop_frac, "engine": budget.engine,
     }
     if g.network.vocab:
         out["vocab"] = g.network.vocab
@@ -258,7 +259,7 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
     per group and the runs' histories (with their trained weights), group by group. `tagger`
     reads all of them and returns tags for every run of the stage (a verdict read from the
     runs together, such as a diagnosis)."""
-    train = trainer()  # a cluster that does not answer fails here, before any MLflow run
+    train = trainer(budget.engine)  # a cluster that does not answer fails here, before any run
     digests = [dataset_hash(g.data) for g in groups]
     mlflow_groups = []
     for g, digest in zip(groups, digests, strict=True):
@@ -337,21 +338,8 @@ def keras_model(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
     `save_weights` and MLflow's Keras flavour store, and what anyone can load and call."""
     from lstm_overfit.infrastructure.runtime import import_keras
 
-    keras = import_keras()
-    reg = keras.regularizers.L2(run.l2) if run.l2 else None
-    if network.vocab:
-        inp = keras.Input(shape=input_shape, dtype="int32")
-        x = keras.layers.Embedding(network.vocab, network.features, mask_zero=True)(inp)
-    else:
-        inp = keras.Input(shape=input_shape)
-        x = inp
-    h = keras.layers.LSTM(network.units, kernel_regularizer=reg, recurrent_regularizer=reg)(x)
-    if run.dropout:
-        h = keras.layers.Dropout(run.dropout)(h)
-    out = keras.layers.Dense(1, activation="sigmoid" if network.vocab else None)(h)
-    model = keras.Model(inp, out, name=run.name)
-    names = (("embedding",) if network.vocab else ()) + WEIGHT_NAMES
-    model.set_weights([weights[k] for k in names])
+    model = article_model(import_keras(), network, run, input_shape)
+    model.set_weights([weights[k] for k in weight_names(network)])
     return model
 
 

@@ -6,13 +6,30 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from lstm_overfit.infrastructure.runtime import IMPORT_NOISE, PINNED_ENV, pin_runtime
+from lstm_overfit.infrastructure.runtime import (
+    HIDDEN_GPUS,
+    IMPORT_NOISE,
+    PINNED_ENV,
+    pin_runtime,
+    show_gpus,
+)
 
 
 def test_pins_leave_what_the_user_set():
     env = {"OPENBLAS_CORETYPE": "SkylakeX"}
     pin_runtime(env)
-    assert env == {**PINNED_ENV, "OPENBLAS_CORETYPE": "SkylakeX"}
+    assert env == {**PINNED_ENV, "OPENBLAS_CORETYPE": "SkylakeX", HIDDEN_GPUS: "1"}
+
+
+def test_the_keras_engine_sees_the_gpus_that_only_the_pins_hid():
+    env: dict[str, str] = {}
+    pin_runtime(env)
+    show_gpus(env)
+    assert "CUDA_VISIBLE_DEVICES" not in env
+    user = {"CUDA_VISIBLE_DEVICES": ""}
+    pin_runtime(user)
+    show_gpus(user)
+    assert user["CUDA_VISIBLE_DEVICES"] == "" and HIDDEN_GPUS not in user
 
 
 def test_import_keras_is_quiet_and_leaves_sklearn_importable():

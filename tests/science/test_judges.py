@@ -23,6 +23,8 @@ from lstm_overfit.science.judges import (
     judge_c8_better,
     judge_c8_overfits,
     judge_c8_stable,
+    judge_example_dropout,
+    judge_example_dropout_at,
     judge_regularizer,
     overfits,
 )
@@ -113,6 +115,26 @@ def test_regularizer_outcomes(t):
     assert s.verdict == PARTIAL and "altogether" in s.says
     no_base = proc([1.0, 1.0, 0.99, 0.98], [1, 2, 4, 8])[1]
     assert judge_regularizer(held, no_base, learns, sine_base, sine_rec, t).verdict == INCONCLUSIVE
+
+
+def test_example_dropout_delays_prevents_or_cannot_tell(t):
+    base = proc([1.0, 0.9, 0.05], [1, 50, 300], vals=[1.0, 1.0, 1.5], stopped=True)[1]
+    later = proc([1.0, 0.95, 0.6, 0.05], [1, 50, 300, 750], vals=[1.0, 1.0, 1.2, 1.6],
+                 stopped=True)[1]
+    s = judge_example_dropout(later, base, 2000, t)
+    assert s.verdict == REFUTED and s.says == "delays memorizing; does not prevent it"
+    assert s.numbers["delay"] == pytest.approx(2.5)
+    held = proc([1.0, 0.95, 0.93, 0.93, 0.93], [1, 50, 300, 1000, 2000])[1]
+    s = judge_example_dropout(held, base, 2000, t)
+    assert s.verdict == SUPPORTED and s.numbers["delay"] == pytest.approx(2000 / 300)
+    falling = proc([1.0, 0.9, 0.6, 0.3], [1, 50, 300, 2000])[1]
+    s = judge_example_dropout(falling, base, 2000, t)
+    assert s.verdict == INCONCLUSIVE and "past the cap" in s.says
+    assert judge_example_dropout(later, held, 2000, t).verdict == INCONCLUSIVE  # no memorizing
+    # at the article's 50 epochs: the baseline has not overfit yet, so there is nothing to judge
+    assert judge_example_dropout_at(pt(0.95, 1.0), pt(0.9, 1.0), t).verdict == INCONCLUSIVE
+    assert judge_example_dropout_at(pt(0.95, 1.0), pt(0.05, 1.5), t).verdict == SUPPORTED
+    assert judge_example_dropout_at(pt(0.05, 1.5), pt(0.05, 1.5), t).verdict == REFUTED
 
 
 def test_margins_count_only_the_comparisons_that_could_flip_a_verdict(t):

@@ -1,1 +1,1 @@
-"""The training engine: fast, kernels, gemm.c, cluster (Dask). Imports datasets, params, infrastructure."""
+"""The training engines: fast, kernels, gemm.c, keras_fit (Keras), cluster (Dask). Imports datasets, params, infrastructure."""

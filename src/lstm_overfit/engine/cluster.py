@@ -135,12 +135,21 @@ def replay(history: History, index: int, after: int) -> list[Event]:
 Trainer = Callable[[list[Job], Callable[[Event], None] | None], list[History]]
 
 
-def trainer() -> Trainer:
-    """How this stage trains: on the cluster Dask's configuration names (connected and
-    checked now, before any run starts), else in this process (fast.train_all)."""
+def trainer(engine: str = "fast") -> Trainer:
+    """How this stage trains: with Keras in this process (`engine: keras`); on the cluster
+    Dask's configuration names (connected and checked now, before any run starts); else in
+    this process (fast.train_all)."""
     from lstm_overfit.engine.fast import train_all
 
     address = scheduler_address()
+    if engine == "keras":
+        if address is not None:
+            raise StageError(f"engine: keras trains in the stage's process, not on the Dask "
+                             f"cluster at {address}: unset DASK_SCHEDULER_ADDRESS, or use "
+                             f"engine: fast")
+        from lstm_overfit.engine.keras_fit import train_all as keras_train_all
+
+        return keras_train_all
     if address is None:
         return train_all
     client = connect(address)

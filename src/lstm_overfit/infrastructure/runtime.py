@@ -24,11 +24,24 @@ PINNED_ENV = {
 }
 
 
+HIDDEN_GPUS = "LSTM_OVERFIT_HID_GPUS"  # "1": pin_runtime, not the user, hid the GPUs
+
+
 def pin_runtime(env: MutableMapping[str, str] = os.environ) -> None:
     """Set the settings above unless the user set them (so each one's effect can be
     measured). Must run before numpy is imported: OpenBLAS reads them when it loads."""
+    if "CUDA_VISIBLE_DEVICES" not in env:
+        env.setdefault(HIDDEN_GPUS, "1")
     for key, value in PINNED_ENV.items():
         env.setdefault(key, value)
+
+
+def show_gpus(env: MutableMapping[str, str] = os.environ) -> None:
+    """Undo pin_runtime's hiding of the GPUs (the Keras engine trains on one if there is
+    one), before TensorFlow loads; GPUs the user hid stay hidden."""
+    if env.get(HIDDEN_GPUS) == "1" and env.get("CUDA_VISIBLE_DEVICES") == "":
+        del env["CUDA_VISIBLE_DEVICES"]
+        env[HIDDEN_GPUS] = "0"
 
 
 # TensorFlow's C++ start-up lines that ignore TF_CPP_MIN_LOG_LEVEL (absl logs them before it

@@ -30,6 +30,8 @@ def budget_name(budget: str, p: Params) -> str:
              "long": "long budget (until memorized, or the cap)"}
     if budget.startswith("small_"):
         return f"few windows, {names[budget.removeprefix('small_')]}"
+    if budget.startswith("ex2_"):
+        return f"the article's Example 2, {names[budget.removeprefix('ex2_')]}"
     return names.get(budget, budget)
 
 

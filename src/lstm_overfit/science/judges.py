@@ -283,6 +283,39 @@ def judge_regularizer_at(noise: Point, noise_base: Point, pattern: Point, patter
                 PREVENTS if learned else STOPS_FITTING)
 
 
+def judge_example_dropout(drop: Process, base: Process, cap: int, t) -> Seed:
+    """C2 on the article's Example 2 (random targets), within the run's cap: does Dropout stop
+    the memorizing that the baseline does, or only delay it? `delay` is the ratio of the
+    epochs at which they memorized (a lower bound, cap / baseline's, if Dropout did not)."""
+    b, d = base.memorized_epoch, drop.memorized_epoch
+    numbers: Numbers = {"baseline_memorized_epoch": b, "dropout_memorized_epoch": d,
+                        "delay": None if b is None else (d or cap) / b,
+                        "baseline_train_frac": base.final.train_frac,
+                        "dropout_train_frac": drop.final.train_frac,
+                        "dropout_val_ratio": drop.final.val_ratio}
+    if not memorized(base, t):
+        return Seed(INCONCLUSIVE, numbers, (), "the baseline did not memorize: nothing to prevent")
+    if drop.outcome == "memorized":
+        return Seed(REFUTED, numbers, (), "delays memorizing; does not prevent it")
+    if drop.outcome == "plateau":
+        return Seed(SUPPORTED, numbers, (), "prevents memorizing within the cap")
+    return Seed(INCONCLUSIVE, numbers, (), "delays memorizing past the cap; still falling there")
+
+
+def judge_example_dropout_at(drop: Point, base: Point, t) -> Seed:
+    """The same at a fixed epoch (the article's budget): the baseline overfits, Dropout not."""
+    numbers: Numbers = {"baseline_train_frac": base.train_frac,
+                        "dropout_train_frac": drop.train_frac,
+                        "baseline_val_ratio": base.val_ratio, "dropout_val_ratio": drop.val_ratio}
+    base_over, base_checks = overfits(base, t)
+    if not base_over:
+        return Seed(INCONCLUSIVE, numbers, base_checks,
+                    "the baseline did not overfit yet: nothing to prevent")
+    over, checks = overfits(drop, t)
+    return Seed(REFUTED if over else SUPPORTED, numbers, base_checks + checks,
+                DOES_NOT if over else "the baseline overfits, Dropout not")
+
+
 def judge_c7(memorized_at: Mapping[int, bool]) -> Seed:
     """Sizes -> memorized within the budget: supported if the smallest is and the largest is
     not; refuted if every size is, or the largest is and the smallest is not."""
