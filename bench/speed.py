@@ -158,6 +158,33 @@ OURS = textwrap.dedent("""
 """)
 
 
+KERAS_ENGINE = textwrap.dedent("""
+    import json, sys, time
+    t0 = time.perf_counter()
+    from lstm_overfit.infrastructure.runtime import pin_runtime
+    pin_runtime()
+    import numpy as np
+    from lstm_overfit.datasets.arrays import Dataset
+    from lstm_overfit.engine.fast import Job, Network, RunSpec, Schedule
+    from lstm_overfit.engine.keras_fit import train_all
+    models, epochs, n, steps, features, units = map(int, sys.argv[1:7])
+    rng = np.random.default_rng(2)
+    x = rng.random((n, steps, features), dtype=np.float32)
+    y = rng.random((n, 1), dtype=np.float32)
+    data = Dataset(x, y, x[: max(1, n // 4)], y[: max(1, n // 4)])
+    jobs = [Job("b", data, Network(units, features), RunSpec("baseline", s),
+                Schedule(epochs, (epochs,)), 32) for s in range(models)]
+    train_all(jobs)
+    print(json.dumps({"wall_in": time.perf_counter() - t0}))
+""")
+
+
+def keras_engine(models: int, epochs: int, shape: tuple[int, int, int, int]) -> float:
+    """engine: keras on the same work: one process, its runs one after the other."""
+    args = [str(v) for v in (models, epochs, *shape)]
+    return timed([sys.executable, "-c", KERAS_ENGINE, *args], ROOT, pinned_env())[0]
+
+
 def ours(models: int, epochs: int, shape: tuple[int, int, int, int], workers: int = 0,
          measure: bool = False, env: dict | None = None, lend: bool = True) -> dict:
     workers = workers or len(os.sched_getaffinity(0))
@@ -181,11 +208,14 @@ def article(models: int, epochs: int, shape: tuple[int, int, int, int]) -> float
 def compare(name: str, shape: tuple[int, int, int, int], models: int, epochs: int) -> None:
     theirs = article(models, epochs, shape)
     us = ours(models, epochs, shape)
+    kfit = keras_engine(models, epochs, shape)
     model_epochs = models * epochs
     print(f"\n== {name}: {models} models of LSTM({shape[3]}) on {shape[0]}x{shape[1]}x{shape[2]}, "
           f"{epochs} epochs each")
     print(f"article's way (a process per plain Keras model)  {theirs:7.1f} s  "
           f"{model_epochs / theirs:7.2f} model-epochs/s")
+    print(f"engine: keras (fit, fresh order, measured)       {kfit:7.1f} s  "
+          f"{model_epochs / kfit:7.2f} model-epochs/s   x{theirs / kfit:.1f}")
     print(f"ours, whole process (start, imports, training)   {us['wall']:7.1f} s  "
           f"{model_epochs / us['wall']:7.2f} model-epochs/s   x{theirs / us['wall']:.1f}")
     print(f"ours, training only                              {us['train']:7.1f} s  "

@@ -78,7 +78,8 @@ def test_mlflow_store_holds_every_run_with_curves_datasets_and_source(project):
     c, exp = client(project)
     runs = c.search_runs([exp], max_results=1000)
     names = {r.info.run_name for r in runs}
-    for d in ("ex1", "ex3", "ex3_seq20", "ex1_small", "sine", "sine_small", "stocks", "sentiment"):
+    for d in ("ex1", "ex2", "ex3", "ex3_seq20", "ex1_small", "sine", "sine_small", "stocks",
+              "sentiment"):
         assert {f"{d}/baseline", f"{d}/baseline/seed0", f"{d}/baseline/seed1"} <= names
     assert {"sentiment/dropout0.5/seed1", "ex1_small/dropout0.3", "sine_small/l2_0.01",
             "sweep_n8/baseline", "claims"} <= names
@@ -97,8 +98,8 @@ QUEUED = {
     # curves (their own grids) or the sweep. (Every param's reach is checked
     # against dvc.yaml in test_dvc_deps.py; these two go through the real DVC.)
     "e2e-strength": (["-S", "model.dropout_rate=0.3"],
-                     {"train_dropout@sentiment", "diagnose@sunspots", "diagnose@aapl", "claims",
-                      "figures", "report"}),
+                     {"train_dropout@sentiment", "train_dropout@ex2", "diagnose@sunspots",
+                      "diagnose@aapl", "claims", "figures", "report"}),
     # One dataset's budget: only its stage.
     "e2e-ex1": (["-S", "train.ex1.epochs=5"], {"train_baseline@ex1", "claims", "figures", "report"}),
 }
@@ -123,6 +124,42 @@ def test_queued_experiments_retrain_only_what_their_params_affect(project):
                                "attributes.run_name = 'ex1/baseline/seed0'")
     assert ex1[0].data.params["max_epochs"] == "5"
     assert not list((project / ".dvc/tmp/exps").glob("**/mlflow.db"))
+
+
+# Largest relative difference between the engines' losses and measured errors over the tiny
+# pipeline's 4-epoch runs: both are Keras' float32 math, summed in another order.
+KERAS_AGREE = 1e-4
+
+
+def test_the_keras_engine_trains_stages_that_agree_with_the_fast_engine(project):
+    """`dvc exp run -S engine=keras` on two regression stages: plain keras.Model.fit from the
+    same weights and batch order, with the same records, metrics and MLflow runs."""
+    stages = {"train_baseline@ex1", "train_baseline@sine"}
+    fast = {s: results(project, s) for s in stages}
+    out = sh("dvc", "exp", "run", "-n", "e2e-keras", "-S", "engine=keras", *sorted(stages),
+             cwd=project)
+    assert stages_run(out.stdout) == stages, out.stdout
+    for stage in stages:
+        for a, b in zip(fast[stage], results(project, stage), strict=True):
+            assert a["loss"] != b["loss"]  # Keras' metric sums in float32: it did retrain
+            for key in ("loss", "train_error", "val_error"):
+                pairs = list(zip(a[key], b[key], strict=True))
+                assert all(abs(x - y) <= KERAS_AGREE * abs(x) for x, y in pairs), (stage, key, pairs)
+    c, exp = client(project)
+    runs = c.search_runs([exp], "tags.DVC_EXP_NAME = 'e2e-keras'", max_results=100)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    seeds = [r for r in runs if "/seed" in r.info.run_name]
+    assert len(seeds) == 4 and {r.data.params["engine"] for r in seeds} == {"keras"}
+    assert all("train_mse" in r.data.metrics for r in seeds)  # the live curves
+    sh("git", "checkout", "--", ".", cwd=project)
+    sh("dvc", "checkout", "--force", cwd=project)
+
+
+def results(root: Path, stage: str) -> list[dict]:
+    """The runs of a train stage's results file."""
+    dataset = stage.split("@")[1]
+    recs = json.loads((root / f"results/{dataset}/baseline.json").read_text())["records"]
+    return [run for rec in recs for run in rec["runs"]]
 
 
 def test_a_setting_tried_before_comes_back_from_the_run_cache(project):
