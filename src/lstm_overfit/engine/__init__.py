@@ -1,1 +1,1 @@
-"""The training engines: fast, kernels, gemm.c, keras_fit (Keras), cluster (Dask). Imports datasets, params, infrastructure."""
+"""Training engines: fast, keras_fit, kernels, gemm.c, cluster. Imports datasets, params, infrastructure."""

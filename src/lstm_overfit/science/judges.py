@@ -264,22 +264,29 @@ def judge_regularizer(noise: Process, noise_base: Process, pattern: Process,
     return Seed(PARTIAL, numbers, off_checks + checks, STOPS_FITTING)
 
 
+def prevented_at(reg: Point, base: Point, t) -> tuple[str | None, tuple[Check, ...], str]:
+    """At a fixed epoch, on random targets: undecided if the baseline has not overfit yet
+    (nothing to prevent), refuted if the regularized run overfits too, else None (prevented)
+    with the checks that decided it."""
+    base_over, base_checks = overfits(base, t)
+    if not base_over:
+        return INCONCLUSIVE, base_checks, "the baseline did not overfit yet: nothing to prevent"
+    over, checks = overfits(reg, t)
+    return (REFUTED if over else None), base_checks + checks, DOES_NOT if over else ""
+
+
 def judge_regularizer_at(noise: Point, noise_base: Point, pattern: Point, pattern_base: Point,
                          t) -> Seed:
     """The same question at a fixed epoch (the article's budget)."""
     numbers: Numbers = {"random_train_frac": noise.train_frac,
                         "baseline_train_frac": noise_base.train_frac,
                         "sine_val_mse": pattern.val_mse, "baseline_sine_val_mse": pattern_base.val_mse}
-    base_over, base_checks = overfits(noise_base, t)
-    if not base_over:
-        return Seed(INCONCLUSIVE, numbers, base_checks,
-                    "the baseline did not overfit yet: nothing to prevent")
-    over, checks = overfits(noise, t)
-    if over:
-        return Seed(REFUTED, numbers, base_checks + checks, DOES_NOT)
+    verdict, checks, says = prevented_at(noise, noise_base, t)
+    if verdict is not None:
+        return Seed(verdict, numbers, checks, says)
     learned, l_checks = all_of(cond("val_rise", pattern.val_mse / pattern_base.val_mse - 1, "<=",
                                     t.val_rise))
-    return Seed(SUPPORTED if learned else PARTIAL, numbers, base_checks + checks + l_checks,
+    return Seed(SUPPORTED if learned else PARTIAL, numbers, checks + l_checks,
                 PREVENTS if learned else STOPS_FITTING)
 
 
@@ -307,13 +314,8 @@ def judge_example_dropout_at(drop: Point, base: Point, t) -> Seed:
     numbers: Numbers = {"baseline_train_frac": base.train_frac,
                         "dropout_train_frac": drop.train_frac,
                         "baseline_val_ratio": base.val_ratio, "dropout_val_ratio": drop.val_ratio}
-    base_over, base_checks = overfits(base, t)
-    if not base_over:
-        return Seed(INCONCLUSIVE, numbers, base_checks,
-                    "the baseline did not overfit yet: nothing to prevent")
-    over, checks = overfits(drop, t)
-    return Seed(REFUTED if over else SUPPORTED, numbers, base_checks + checks,
-                DOES_NOT if over else "the baseline overfits, Dropout not")
+    verdict, checks, says = prevented_at(drop, base, t)
+    return Seed(verdict or SUPPORTED, numbers, checks, says or "the baseline overfits, Dropout not")
 
 
 def judge_c7(memorized_at: Mapping[int, bool]) -> Seed:
