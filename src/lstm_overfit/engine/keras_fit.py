@@ -156,6 +156,12 @@ def fit_run(keras, job: Job, weights: dict[str, np.ndarray], index: int,
     return history
 
 
+def _not_retracing(record: logging.LogRecord) -> bool:
+    """Each run's predict function traces once per set size; TensorFlow warns of retracing
+    from the third model on, about the run-by-run loop that this engine is by design."""
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
 def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None) -> list[History]:
     """Train every job with Keras, one after the other (TensorFlow spreads each over the
     cores, or runs it on a GPU), and return their histories in the order of `jobs`;
@@ -168,10 +174,7 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None) 
 
     # The same bits on a rerun on this machine (TensorFlow may otherwise reorder its sums).
     tf.config.experimental.enable_op_determinism()
-    # Each run's predict function traces once per set size; TensorFlow warns of retracing
-    # from the third model on, about the run-by-run loop that this engine is by design.
-    logging.getLogger("tensorflow").addFilter(
-        lambda rec: "triggered tf.function retracing" not in rec.getMessage())
+    logging.getLogger("tensorflow").addFilter(_not_retracing)  # added once, however often called
     report = on_event or (lambda ev: None)
     out = []
     for i, job in enumerate(jobs):

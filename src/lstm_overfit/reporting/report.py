@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from lstm_overfit.params import Params
 from lstm_overfit.records import DatasetRecord
-from lstm_overfit.science.catalogue import CLAIMS
+from lstm_overfit.science.catalogue import CLAIMS, EXAMPLE2
 from lstm_overfit.science.measure import bits_memorized, process, spread
 
 README_SECTION = "README.md#the-claims-and-how-they-are-judged"
@@ -30,8 +30,8 @@ def budget_name(budget: str, p: Params) -> str:
              "long": "long budget (until memorized, or the cap)"}
     if budget.startswith("small_"):
         return f"few windows, {names[budget.removeprefix('small_')]}"
-    if budget.startswith("ex2_"):
-        return f"the article's Example 2, {names[budget.removeprefix('ex2_')]}"
+    if budget.startswith(f"{EXAMPLE2}_"):
+        return f"the article's Example 2, {names[budget.removeprefix(f'{EXAMPLE2}_')]}"
     return names.get(budget, budget)
 
 
