@@ -13,7 +13,15 @@ from lstm_overfit.engine.fast import Network
 from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import Memorization
 from lstm_overfit.records import DatasetRecord
-from lstm_overfit.runs import Budget, Group, keras_model, network, save_models, train_groups
+from lstm_overfit.runs import (
+    Budget,
+    Group,
+    keras_model,
+    keras_process,
+    network,
+    save_models,
+    train_groups,
+)
 
 M = Memorization(stop_frac=0.1, half_frac=0.5, plateau=0.1, every_until=3, growth=1.5)
 
@@ -31,9 +39,11 @@ def trained(tmp_path_factory):
     env = {"DVC_ROOT": str(root), "DVC_EXP_NAME": "exp-toy", "DVC_STAGE": "train_baseline@toy"}
     tracker = Tracker("runs-test", env)
     tracker.connect()
-    with tracked(tracker):
-        records, histories = train_groups(groups, Budget(8, 2, M), tracker, "test", "lstm_overfit train")
-    save_models(groups, histories, root / "models")
+    with keras_process("fast") as side:
+        with tracked(tracker):
+            records, histories = train_groups(groups, Budget(8, 2, M), tracker, "test",
+                                              "lstm_overfit train", side)
+        save_models(groups, histories, root / "models", side)
     return root, groups, records, histories, tracker
 
 

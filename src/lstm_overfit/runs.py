@@ -5,14 +5,18 @@ as a parent run with a child run per seed. `train_groups` trains every group of 
 once (so the cores stay busy), shows live progress, streams metric histories to MLflow while
 training runs (children: every measurement; parents: seed mean and spread), and returns the
 results records. `save_models` writes each run's Keras model.
+
+Keras (TensorFlow, ~4 s to import) is needed only to save and log the trained models: it loads
+in a side process (`keras_process`) while the stage opens MLflow and trains.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +36,15 @@ from lstm_overfit.engine.fast import (
 from lstm_overfit.engine.keras_fit import article_model, weight_names
 from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.infrastructure.progress import Plan, Progress
-from lstm_overfit.infrastructure.tracking import LiveLog, RunGroup, Tracker
+from lstm_overfit.infrastructure.runtime import import_keras
+from lstm_overfit.infrastructure.sidecar import Inline, Sidecar, sidecar
+from lstm_overfit.infrastructure.tracking import (
+    LiveLog,
+    RunGroup,
+    Tracker,
+    log_keras_model,
+    warm_mlflow_keras,
+)
 from lstm_overfit.params import Memorization, Params, Train
 from lstm_overfit.records import DatasetRecord, RunRecord
 from lstm_overfit.reporting.figures import learning_curve
@@ -105,6 +117,18 @@ class Group:
                 if self.network.task == "regression" else None)
         return Schedule(self.epochs, eval_epochs(self.epochs, budget.article_epochs, m),
                         min(budget.article_epochs, self.epochs), stop)
+
+
+@contextlib.contextmanager
+def keras_process(engine: str) -> Iterator[Sidecar | Inline]:
+    """Where the stage's models are saved and logged: a side process that starts importing
+    Keras and MLflow's Keras flavour now, on the core the stage's start-up leaves idle; in this
+    process for the Keras engine, which has Keras loaded anyway."""
+    if engine == "keras":
+        yield Inline()
+        return
+    with sidecar((import_keras, warm_mlflow_keras)) as side:
+        yield side
 
 
 def run_params(g: Group, budget: Budget) -> dict[str, object]:
@@ -253,12 +277,12 @@ Tagger = Callable[[list[DatasetRecord], list[list[History]]], Mapping[str, str]]
 
 
 def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: str,
-                 entry_point: str, tagger: Tagger | None = None
+                 entry_point: str, side: Sidecar | Inline, tagger: Tagger | None = None
                  ) -> tuple[list[DatasetRecord], list[list[History]]]:
     """Train every group's runs at once, inside their MLflow runs; return one results record
     per group and the runs' histories (with their trained weights), group by group. `tagger`
     reads all of them and returns tags for every run of the stage (a verdict read from the
-    runs together, such as a diagnosis)."""
+    runs together, such as a diagnosis). The models are logged by `side` (`keras_process`)."""
     train = trainer(budget.engine)  # a cluster that does not answer fails here, before any run
     digests = [dataset_hash(g.data) for g in groups]
     mlflow_groups = []
@@ -279,8 +303,8 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
                                      j.flops_per_epoch()) for j in jobs])
     start = time.monotonic()
     histories = train(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
-    # How long the stage's runs trained together (wall, Keras' initial weights included):
-    # MLflow's run duration also counts imports and logging.
+    # How long the stage's runs trained together (wall, initial weights included): MLflow's
+    # run duration also counts imports and logging.
     seconds = time.monotonic() - start
     live.flush(force=True)
     records, by_group, i = [], [], 0
@@ -288,10 +312,11 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
         hs = histories[i:i + len(g.seeds)]
         i += len(g.seeds)
         rec = record(g, hs, budget, digest)
-        record_finished(tracker, rg, g, rec, hs, budget)
+        record_finished(tracker, rg, g, rec, hs, budget, side)
         tracker.log(rg.parent, values={"train_seconds": seconds})
         records.append(rec)
         by_group.append(hs)
+    side.drain()  # every model logged, or the first failure raised
     if tagger is not None:
         tags = dict(tagger(records, by_group))
         for rg in mlflow_groups:
@@ -301,9 +326,9 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
 
 
 def record_finished(tracker: Tracker, rg: RunGroup, g: Group, rec: DatasetRecord,
-                    histories: list[History], budget: Budget) -> None:
-    """After training: each run's process numbers and its model in MLflow's Keras flavour;
-    the parent's seed means and a learning-curve figure of all seeds."""
+                    histories: list[History], budget: Budget, side: Sidecar | Inline) -> None:
+    """After training: each run's process numbers and its model in MLflow's Keras flavour
+    (queued in `side`); the parent's seed means and a learning-curve figure of all seeds."""
     m, article = budget.memorization, budget.article_epochs
     numbers = {run.seed: run_numbers(rec, run, m, article) for run in rec.runs}
     stop = m.stop_frac if rec.task == "regression" else None
@@ -313,8 +338,8 @@ def record_finished(tracker: Tracker, rg: RunGroup, g: Group, rec: DatasetRecord
             child = rg.children[run.seed]
             tracker.log(child, values=numbers[run.seed])
             tracker.set_tags(child, {"outcome": _outcome(numbers[run.seed])})
-            tracker.log_keras_model(child, keras_model(h.weights, g.network, h.job.run,
-                                                       g.data.x_train.shape[1:]), example)
+            side.submit(log_model, tracker.model_store(), child, h.weights, g.network,
+                        h.job.run, g.data.x_train.shape[1:], example)
         # One picture of every seed on the parent; each child's curves are its metrics.
         fig = Path(tmp) / "learning_curve.png"
         learning_curve(rec, list(rec.runs), g.label, fig, stop)
@@ -336,20 +361,32 @@ def keras_model(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
                 input_shape: tuple[int, ...]):
     """The article's model as a plain Keras model holding one run's trained weights: what
     `save_weights` and MLflow's Keras flavour store, and what anyone can load and call."""
-    from lstm_overfit.infrastructure.runtime import import_keras
-
     model = article_model(import_keras(), network, run, input_shape)
     model.set_weights([weights[k] for k in weight_names(network)])
     return model
 
 
-def save_models(groups: list[Group], histories: list[list[History]], folder: Path) -> None:
+def log_model(store: tuple[str, object], run_id: str, weights: dict[str, np.ndarray],
+              network: Network, run: RunSpec, input_shape: tuple[int, ...],
+              example: np.ndarray) -> None:
+    """One run's model in MLflow's Keras flavour (called in the side process)."""
+    log_keras_model(store, run_id, keras_model(weights, network, run, input_shape), example)
+
+
+def save_weights(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
+                 input_shape: tuple[int, ...], path: Path) -> None:
+    """One run's model as Keras' `.weights.h5` (called in the side process)."""
+    keras_model(weights, network, run, input_shape).save_weights(path)
+
+
+def save_models(groups: list[Group], histories: list[list[History]], folder: Path,
+                side: Sidecar | Inline) -> None:
     """Each run's trained Keras model as `<group>_seed<s>.weights.h5` (byte-reproducible;
     `.keras` files carry a save date); `keras_model` rebuilds the architecture."""
     with atomic_dir(folder) as tmp:
         for g, hs in zip(groups, histories, strict=True):
             for h in hs:
                 name = f"{group_label(h.job.run)}_seed{h.job.run.seed}"
-                keras_model(h.weights, g.network, h.job.run, g.data.x_train.shape[1:]) \
-                    .save_weights(tmp / f"{name}.weights.h5")
-
+                side.submit(save_weights, h.weights, g.network, h.job.run,
+                            g.data.x_train.shape[1:], tmp / f"{name}.weights.h5")
+        side.drain()

@@ -152,12 +152,12 @@ def test_the_recurrent_kernel_is_keras_orthogonal_initializer(keras, units):
     units reach TensorFlow's blocked QR, where its bits follow the CPU's cache sizes."""
     from lstm_overfit.engine.fast import orthogonal
 
-    ours = orthogonal(keras, 7, (units, 4 * units))
+    ours = orthogonal(7, (units, 4 * units))
     ref = keras.ops.convert_to_numpy(keras.initializers.Orthogonal(seed=7)((units, 4 * units)))
     assert ours.dtype == np.float32 and ours.shape == ref.shape
     assert np.abs(ours - ref).max() <= 1e-6
     assert np.abs(ours @ ours.T - np.eye(units)).max() <= 1e-6
-    assert not np.array_equal(orthogonal(keras, 8, (units, 4 * units)), ours)
+    assert not np.array_equal(orthogonal(8, (units, 4 * units)), ours)
 
 
 def test_a_run_is_the_same_alone_or_beside_others_on_any_number_of_threads():

@@ -185,7 +185,7 @@ def train_on_cluster(client, jobs: list[Job], on_event: Callable[[Event], None] 
             if id(job.data) not in shared:
                 shared[id(job.data)] = client.submit(_identity, job.data, pure=False,
                                                      key=f"data-{job.key}-{uuid.uuid4().hex[:8]}")
-        weights = [initial_weights(j.network, j.run.seed) for j in jobs]  # Keras', here
+        weights = [initial_weights(j.network, j.run.seed) for j in jobs]
         order = sorted(range(len(jobs)),
                        key=lambda i: -jobs[i].flops_per_epoch() * jobs[i].schedule.epochs)
         for i in order:

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from lstm_overfit.datasets.arrays import Dataset
+from lstm_overfit.engine import initializers as init
 from lstm_overfit.engine import kernels as k
 
 ADAM_LR, ADAM_BETA_1, ADAM_BETA_2 = 1e-3, 0.9, 0.999  # keras.optimizers.Adam()
@@ -149,42 +150,33 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def initial_weights(network: Network, seed: int) -> dict[str, np.ndarray]:
-    """Keras' own initializers, as `keras.layers.LSTM`, `Dense` and `Embedding` draw them:
-    Glorot-uniform kernels, an orthogonal recurrent kernel (`orthogonal`), zero biases with the forget gate's
-    at 1 (unit_forget_bias), uniform(-0.05, 0.05) embeddings. Same seed, same weights,
-    whatever the variant."""
-    from lstm_overfit.infrastructure.runtime import import_keras
-
-    keras = import_keras()
+    """Keras' own initializers, as `keras.layers.LSTM`, `Dense` and `Embedding` draw them with
+    the TensorFlow backend (engine/initializers.py, bit for bit, without TensorFlow):
+    Glorot-uniform kernels, an orthogonal recurrent kernel (`orthogonal`), zero biases with the
+    forget gate's at 1 (unit_forget_bias), uniform(-0.05, 0.05) embeddings. Same seed, same
+    weights, whatever the variant."""
     u, f = network.units, network.features
-
-    def draw(initializer, shape: tuple[int, ...]) -> np.ndarray:
-        return np.ascontiguousarray(keras.ops.convert_to_numpy(initializer(shape, dtype="float32")))
-
     bias = np.zeros(4 * u, np.float32)
     bias[u:2 * u] = 1.0
     weights = {
-        "kernel": draw(keras.initializers.GlorotUniform(seed=4 * seed), (f, 4 * u)),
-        "recurrent": orthogonal(keras, 4 * seed + 1, (u, 4 * u)),
+        "kernel": init.glorot_uniform((f, 4 * u), 4 * seed),
+        "recurrent": orthogonal(4 * seed + 1, (u, 4 * u)),
         "bias": bias,
-        "dense": draw(keras.initializers.GlorotUniform(seed=4 * seed + 2), (u, 1)),
+        "dense": init.glorot_uniform((u, 1), 4 * seed + 2),
         "dense_bias": np.zeros(1, np.float32),
     }
     if network.vocab:
-        weights["embedding"] = draw(
-            keras.initializers.RandomUniform(-0.05, 0.05, seed=4 * seed + 3), (network.vocab, f))
-    return weights
+        weights["embedding"] = init.uniform((network.vocab, f), -0.05, 0.05, 4 * seed + 3)
+    return {name: np.ascontiguousarray(w) for name, w in weights.items()}
 
 
-def orthogonal(keras, seed: int, shape: tuple[int, int]) -> np.ndarray:
+def orthogonal(seed: int, shape: tuple[int, int]) -> np.ndarray:
     """keras.initializers.Orthogonal(seed)(shape), step for step: the same normal draws, then
     the QR and the sign fix. The QR is ours (kernels.orthonormal_columns, float64, then float32):
     TensorFlow's blocks its products by the CPU's cache sizes, so its last bits differ from
     machine to machine once a side reaches its block size (48); this agrees with it to ~1e-6."""
     rows, cols = shape
-    init = keras.initializers.Orthogonal(seed=seed)
-    flat = (max(rows, cols), min(rows, cols))
-    a = keras.ops.convert_to_numpy(keras.random.normal(flat, seed=init.seed, dtype="float32"))
+    a = init.normal((max(rows, cols), min(rows, cols)), seed)
     q_t = k.orthonormal_columns(np.ascontiguousarray(a.T, np.float64))
     q = q_t if rows < cols else q_t.T
     return np.ascontiguousarray(q, np.float32)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -470,3 +471,20 @@ def orthonormal_columns(at):
             q[col, i] *= signs[col]
     return q
 
+
+
+@njit(**JIT)
+def box_muller(u):
+    """Standard normal float32 from uniform pairs (u[2i], u[2i+1]) in [0, 1), as TensorFlow's
+    `BoxMullerFloat`: u1 clamped to 1e-7, the angle 2pi * u2 in double rounded to float, then
+    glibc's logf, sqrtf and sin/cos in float32. Numba calls the process's libm for the float32
+    functions, which is what TensorFlow's kernel calls."""
+    out = np.empty_like(u)
+    eps, minus_two = F32(1e-7), F32(-2.0)
+    for i in range(0, len(u) - 1, 2):
+        u1 = u[i] if u[i] >= eps else eps
+        angle = F32(6.283185307179586 * np.float64(u[i + 1]))
+        radius = math.sqrt(minus_two * math.log(u1))
+        out[i] = math.sin(angle) * radius
+        out[i + 1] = math.cos(angle) * radius
+    return out

@@ -13,7 +13,8 @@ from collections.abc import MutableMapping
 #   every machine of this kind has the Haswell set (AVX2 + FMA), so numpy's own products
 #   (matplotlib's transforms of the committed figures' coordinates) all use that one.
 # - One OpenBLAS thread: runs train side by side, one per core (engine/fast.py).
-# - TensorFlow (Keras' initializers) caps oneDNN at AVX2 for the same reason.
+# - TensorFlow (the Keras engine; the side process that saves the models) caps oneDNN at AVX2
+#   for the same reason.
 PINNED_ENV = {
     "OPENBLAS_CORETYPE": "Haswell",
     "OPENBLAS_NUM_THREADS": "1",

@@ -135,6 +135,58 @@ def stale_reason(tags: Mapping[str, str], start_ms: int, now_ms: int, me: Owner,
     return f"no heartbeat from {who} for {silent / 60:.0f} min (limit {STALE_SECONDS / 60:.0f} min)"
 
 
+@contextlib.contextmanager
+def store_lock(uri: str, root: Path) -> Iterator[None]:
+    """SQLite allows one writer: parallel queued experiments (and a stage's side process)
+    take turns, so neither sees "database is locked" nor races to create the experiment."""
+    if not uri.startswith("sqlite:"):
+        yield
+        return
+    with open(root / f"{DB_FILE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def answering(uri: str) -> Iterator[None]:
+    """A store that stops answering mid-stage fails the stage with one line naming it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StageError(f"MLflow tracking store {uri} stopped answering: {first}") from exc
+
+
+def log_keras_model(store: tuple[str, Path], run_id: str, model, example,
+                    name: str = "model") -> None:
+    """The trained model in MLflow's Keras flavour (native `.keras`) on run `run_id` of the
+    store (`Tracker.model_store`), with a signature taken from `example` inputs. Runs in the
+    stage's side process, where Keras is imported while the stage trains."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    uri, root = store
+    # A plain call, not predict(): each model's predict function would be traced anew.
+    signature = infer_signature(example, np.asarray(model(example, training=False)))
+    with store_lock(uri, root), answering(uri):
+        mlflow.set_tracking_uri(uri)
+        with mlflow.start_run(run_id=run_id):
+            # Explicit requirements: inferring them re-imports the world (seconds a model).
+            mlflow.keras.log_model(model, name=name, signature=signature,
+                                   pip_requirements=[f"keras=={keras_version()}"])
+
+
+def warm_mlflow_keras() -> None:
+    """Import what `log_keras_model` uses, before it is needed (in the side process)."""
+    import mlflow.keras  # noqa: F401
+    from mlflow.models import infer_signature  # noqa: F401
+
+
 @dataclass
 class RunGroup:
     """A parent run and its children, keyed by seed."""
@@ -159,19 +211,8 @@ class Tracker:
         self._owner = Owner.this_process()
         self._beating: threading.Event | None = None  # set to stop the heartbeat
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """SQLite allows one writer: parallel queued experiments take turns, so neither
-        sees "database is locked" nor races to create the experiment."""
-        if not self.uri.startswith("sqlite:"):
-            yield
-            return
-        with open(self.root / f"{DB_FILE}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return store_lock(self.uri, self.root)
 
     def connect(self) -> None:
         """Open the store and the experiment; fail in seconds, before any training."""
@@ -316,16 +357,8 @@ class Tracker:
         with self._locked(), self._answering():
             self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    @contextlib.contextmanager
-    def _answering(self) -> Iterator[None]:
-        """A store that stops answering mid-stage fails the stage with one line naming it."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            yield
-        except (MlflowException, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StageError(f"MLflow tracking store {self.uri} stopped answering: {first}") from exc
+    def _answering(self) -> contextlib.AbstractContextManager[None]:
+        return answering(self.uri)
 
     def log_datasets(self, run_ids: list[str], datasets: list[tuple[str, object]]) -> None:
         """Name the data each run saw as MLflow dataset inputs, as (context, mlflow dataset)
@@ -338,20 +371,9 @@ class Tracker:
             for run_id in run_ids:
                 self._client.log_inputs(run_id, datasets=inputs)
 
-    def log_keras_model(self, run_id: str, model, example, name: str = "model") -> None:
-        """The trained model in MLflow's Keras flavour (native `.keras`), with a signature
-        taken from `example` inputs."""
-        import mlflow
-        from mlflow.models import infer_signature
-
-        # A plain call, not predict(): each model's predict function would be traced anew.
-        signature = infer_signature(example, np.asarray(model(example, training=False)))
-        with self._locked(), self._answering():
-            mlflow.set_tracking_uri(self.uri)
-            with mlflow.start_run(run_id=run_id):
-                # Explicit requirements: inferring them re-imports the world (seconds a model).
-                mlflow.keras.log_model(model, name=name, signature=signature,
-                                       pip_requirements=[f"keras=={keras_version()}"])
+    def model_store(self) -> tuple[str, Path]:
+        """Where `log_keras_model` logs this tracker's models: its store and project root."""
+        return self.uri, self.root
 
     def end(self, status: str = "FINISHED") -> None:
         """Close every run this tracker opened."""

@@ -13,7 +13,7 @@ from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import REGULARIZED, load_params
 from lstm_overfit.records import merge, write_results
 from lstm_overfit.reporting.summary import stage_metrics
-from lstm_overfit.runs import Budget, Group, network, train_groups
+from lstm_overfit.runs import Budget, Group, keras_process, network, train_groups
 
 
 def main(argv: list[str]) -> None:
@@ -32,11 +32,12 @@ def main(argv: list[str]) -> None:
                     p.base.seeds, p.train[args.dataset].epochs, str(args.data), data.noise_var,
                     **{args.kind: strength})
               for strength in grid if strength > 0]
-    tracker = Tracker(p.mlflow.experiment, os.environ)
-    tracker.connect()
-    with tracked(tracker):
-        records, _ = train_groups(groups, Budget.of(p), tracker,
-                                  f"curve {args.kind} {args.dataset}", "lstm_overfit curve")
-        write_results(args.results, records)
-        merged = merge(records)[args.dataset]
-        write_json(args.metrics, stage_metrics(merged, p.memorization, p.base.article_epochs))
+    with keras_process(p.engine) as side:
+        tracker = Tracker(p.mlflow.experiment, os.environ)
+        tracker.connect()
+        with tracked(tracker):
+            records, _ = train_groups(groups, Budget.of(p), tracker,
+                                      f"curve {args.kind} {args.dataset}", "lstm_overfit curve", side)
+            write_results(args.results, records)
+            merged = merge(records)[args.dataset]
+            write_json(args.metrics, stage_metrics(merged, p.memorization, p.base.article_epochs))

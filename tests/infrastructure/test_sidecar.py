@@ -1,0 +1,97 @@
+"""The side process: calls answered in order, its errors raised in the stage, and it dies with
+the stage, SIGKILL included. The calls are the standard library's: the side process imports a
+call's function by name, and a test module is not importable there."""
+
+from __future__ import annotations
+
+import operator
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lstm_overfit.errors import StageError
+from lstm_overfit.infrastructure.sidecar import Inline, Sidecar, sidecar
+
+
+def test_calls_run_in_another_process_and_answer_in_order():
+    with sidecar((os.getpid,)) as side:
+        side.submit(print, "a library's line on stdout must not corrupt the replies")
+        side.submit(operator.add, 2, 3)
+        side.submit(os.getpid)
+        warmed, printed, five, pid = side.drain()
+    assert (warmed, printed, five) == (None, None, 5)
+    assert pid != os.getpid()
+
+
+def test_a_result_that_cannot_be_pickled_is_an_error_naming_it():
+    with sidecar() as side, pytest.raises(RuntimeError, match="cannot send back module"):
+        side.call(__import__, "json")
+
+
+def test_an_error_in_the_side_process_is_raised_in_the_stage_after_the_other_calls():
+    with sidecar() as side:
+        side.submit(operator.truediv, 1, 0)
+        side.submit(operator.add, 1, 1)
+        with pytest.raises(ZeroDivisionError):
+            side.drain()
+        assert side.call(operator.add, 2, 2) == 4
+
+
+def test_a_call_the_side_process_cannot_import_is_an_error_not_a_hang():
+    with sidecar() as side:
+        side.submit(test_calls_run_in_another_process_and_answer_in_order)
+        with pytest.raises(ModuleNotFoundError):
+            side.drain()
+        assert side.call(operator.add, 1, 2) == 3
+
+
+def test_a_side_process_that_dies_fails_the_stage_with_one_line():
+    side = Sidecar()
+    with pytest.raises(StageError, match="exit code 3"):
+        side.call(os._exit, 3)
+    side.close()
+
+
+def test_an_error_in_the_stage_kills_the_side_process_instead_of_waiting():
+    with pytest.raises(KeyboardInterrupt), sidecar() as side:
+        side.submit(time.sleep, 60)
+        started = time.monotonic()
+        raise KeyboardInterrupt
+    assert time.monotonic() - started < 10
+    assert side._proc.returncode == -signal.SIGKILL
+
+
+def test_the_side_process_dies_with_a_stage_killed_by_sigkill():
+    stage = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import os, time
+        from lstm_overfit.infrastructure.sidecar import Sidecar
+        side = Sidecar()
+        print(side.call(os.getpid), flush=True)
+        side.submit(time.sleep, 60)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    child = int(stage.stdout.readline())
+    os.kill(stage.pid, signal.SIGKILL)
+    stage.wait()
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the side process outlived its stage")
+
+
+def test_inline_runs_the_same_calls_here_and_raises_at_drain():
+    side = Inline()
+    side.submit(operator.truediv, 1, 0)
+    side.submit(operator.add, 1, 1)  # skipped: the first failure ends the batch
+    with pytest.raises(ZeroDivisionError):
+        side.drain()
+    assert side.call(os.getpid) == os.getpid()
