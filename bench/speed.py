@@ -4,6 +4,7 @@ run, side by side, on this machine; run it on a quiet machine.
 
     python bench/speed.py               # ceiling, shapes, engine vs the article's way, levers (~4 min)
     python bench/speed.py --pipeline    # and a forced repro of a copy of the project (~15 min)
+    python bench/speed.py --stage-vs REV  # one stage at REV and at HEAD, alternately (a lever)
 """
 
 from __future__ import annotations
@@ -385,6 +386,48 @@ def bench_cluster(stage: str = "train_baseline@ex1") -> None:
           "process (one per core, the idle core helping the last)")
 
 
+def copy_at(rev: str, cache: Path) -> Path:
+    """A copy of the project at `rev` whose stages run its own code (PYTHONPATH) and share the
+    project's DVC cache, so its data stages come from the cache."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"lstm-overfit-{rev[:12]}-"))
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
+    subprocess.run(["dvc", "cache", "dir", "--local", str(cache.resolve())], cwd=tmp, check=True)
+    engine = ROOT / "src/lstm_overfit/engine"
+    for built in engine.glob("_gemm*.so"):  # gemm.c is checked against it when it loads
+        shutil.copy(built, tmp / "src/lstm_overfit/engine" / built.name)
+    return tmp
+
+
+def stage_vs(rev: str, stage: str, reps: int) -> None:
+    """One stage, forced, at `rev` and at HEAD, alternately, `reps` times each: the wall, its
+    training (MLflow's train_seconds) and the rest, as medians. What a commit's lever is worth."""
+    import statistics
+
+    env = {k: v for k, v in pinned_env().items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    copies = {name: copy_at(r, ROOT / ".dvc/cache") for name, r in ((rev, rev), ("HEAD", "HEAD"))}
+    try:
+        for root in copies.values():  # its inputs, a warm numba cache, a store that exists
+            timed(["dvc", "repro", stage], root, {**env, "PYTHONPATH": str(root / "src")})
+        walls: dict[str, list[tuple[float, float]]] = {name: [] for name in copies}
+        for _ in range(reps):
+            for name, root in copies.items():
+                wall, _ = timed(["dvc", "repro", "-s", "-f", stage], root,
+                                {**env, "PYTHONPATH": str(root / "src")})
+                walls[name].append((wall, stage_train_seconds(root, stage) or 0.0))
+        print(f"\n== {stage}, forced, {reps} times each, alternately (medians)")
+        print(f"{'code':<14}{'wall s':>8}{'train s':>9}{'fixed s':>9}")
+        for name, runs in walls.items():
+            wall = statistics.median(w for w, _ in runs)
+            train = statistics.median(t for _, t in runs)
+            fixed = statistics.median(w - t for w, t in runs)
+            print(f"{name[:12]:<14}{wall:8.1f}{train:9.1f}{fixed:9.1f}")
+    finally:
+        for root in copies.values():
+            shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -394,7 +437,15 @@ def main() -> None:
     ap.add_argument("--dvc-cache", type=Path,
                     help="the pipeline copy's DVC cache (say .dvc/cache: a later `dvc repro` here "
                          "restores what the bench trained)")
+    ap.add_argument("--stage-vs", metavar="REV",
+                    help="only: one stage at REV and at HEAD, alternately (see --stage)")
+    ap.add_argument("--stage", default="train_baseline@ex1_small")
+    ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    if args.stage_vs:
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        stage_vs(args.stage_vs, args.stage, args.reps)
+        return
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     roofs = ceiling()
     roof = roofs["own, all cores"]["2048x2048x2048"]

@@ -132,7 +132,8 @@ def replay(history: History, index: int, after: int) -> list[Event]:
     return out
 
 
-Trainer = Callable[[list[Job], Callable[[Event], None] | None], list[History]]
+# train(jobs, on_event, started=...): see fast.train_all
+Trainer = Callable[..., list[History]]
 
 
 def trainer(engine: str = "fast") -> Trainer:
@@ -157,7 +158,13 @@ def trainer(engine: str = "fast") -> Trainer:
     threads = sum(w.get("nthreads", 1) for w in workers.values())
     print(f"training on the Dask cluster at {address}: {len(workers)} workers, {threads} threads",
           flush=True)
-    return lambda jobs, on_event: train_on_cluster(client, jobs, on_event)
+    def on_cluster(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
+                   started: Callable[[], None] | None = None) -> list[History]:
+        if started is not None:
+            started()
+        return train_on_cluster(client, jobs, on_event)
+
+    return on_cluster
 
 
 def train_on_cluster(client, jobs: list[Job], on_event: Callable[[Event], None] | None

@@ -215,7 +215,9 @@ class Tracker:
         return store_lock(self.uri, self.root)
 
     def connect(self) -> None:
-        """Open the store and the experiment; fail in seconds, before any training."""
+        """Open the store and the experiment (once; later calls do nothing); fail in seconds."""
+        if self._client is not None:
+            return
         from mlflow import MlflowClient
 
         try:
