@@ -284,15 +284,15 @@ def stage_flops(root: Path, stage: str) -> float:
 
 
 def stage_train_seconds(root: Path, stage: str) -> float | None:
-    """How long a stage's runs trained (its MLflow parents' `train_seconds`), from the copy's
-    own store."""
+    """How long the stage's latest run trained (its MLflow parents' `train_seconds`), from the
+    copy's own store."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exps = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(exps, f"tags.DVC_STAGE = '{stage}'", max_results=1000)
-    seconds = [r.data.metrics["train_seconds"] for r in runs if "train_seconds" in r.data.metrics]
-    return max(seconds) if seconds else None
+    runs = client.search_runs(exps, f"tags.DVC_STAGE = '{stage}' and metrics.train_seconds > 0",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].data.metrics["train_seconds"] if runs else None
 
 
 def _stage_of(results_file: Path, root: Path) -> str:
