@@ -47,7 +47,7 @@ from lstm_overfit.infrastructure.tracking import (
 )
 from lstm_overfit.params import Memorization, Params, Train
 from lstm_overfit.records import DatasetRecord, RunRecord
-from lstm_overfit.reporting.figures import learning_curve, pyplot
+from lstm_overfit.reporting.figures import learning_curve
 from lstm_overfit.reporting.summary import group_label, run_numbers
 from lstm_overfit.science.measure import (
     eval_epochs,
@@ -127,17 +127,8 @@ def keras_process(engine: str) -> Iterator[Sidecar | Inline]:
     if engine == "keras":
         yield Inline()
         return
-    with sidecar((import_keras, warm_mlflow_keras, warm_keras_model)) as side:
+    with sidecar((import_keras, warm_mlflow_keras)) as side:
         yield side
-
-
-def warm_keras_model() -> None:
-    """Build, call and save a tiny article model once (in the side process, while the stage
-    trains): the first model's one-time costs (Keras' layer and saving code) are paid then."""
-    model = article_model(import_keras(), Network(2, 1), RunSpec("baseline", 0), (3, 1))
-    model(np.zeros((1, 3, 1), np.float32), training=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_weights(Path(tmp) / "warm.weights.h5")
 
 
 def run_params(g: Group, budget: Budget) -> dict[str, object]:
@@ -180,7 +171,7 @@ class LiveRecorder:
     passed that epoch (a seed that stopped, having memorized, counts with its last value)."""
 
     def __init__(self, groups: list[Group], jobs: list[Job], mlflow: list[RunGroup],
-                 live: LiveLog, progress: Progress | None = None) -> None:
+                 live: LiveLog, progress: Progress) -> None:
         self.groups, self.jobs, self.mlflow = groups, jobs, mlflow
         self.live, self.progress = live, progress
         self.group_of = {}
@@ -222,9 +213,8 @@ class LiveRecorder:
         self.live.add(group.children[seed], series)
         self._parent(gi)
         self.live.flush()
-        assert self.progress is not None, "events come once the stage has started"
         self.progress.update(ev.index, ev.epoch, ev.done, self.latest,
-                             ev.measurement.train_error if ev.measurement else None, ev.at)
+                             ev.measurement.train_error if ev.measurement else None)
 
     def _parent(self, gi: int) -> None:
         seen, done = self.seen[gi], self.finished[gi]
@@ -289,45 +279,34 @@ Tagger = Callable[[list[DatasetRecord], list[list[History]]], Mapping[str, str]]
 def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: str,
                  entry_point: str, side: Sidecar | Inline, tagger: Tagger | None = None
                  ) -> tuple[list[DatasetRecord], list[list[History]]]:
-    """Train every group's runs at once, inside their MLflow runs (the tracker connects here);
-    return one results record per group and the runs' histories (with their trained weights),
-    group by group. `tagger`
+    """Train every group's runs at once, inside their MLflow runs; return one results record
+    per group and the runs' histories (with their trained weights), group by group. `tagger`
     reads all of them and returns tags for every run of the stage (a verdict read from the
     runs together, such as a diagnosis). The models are logged by `side` (`keras_process`)."""
     train = trainer(budget.engine)  # a cluster that does not answer fails here, before any run
     digests = [dataset_hash(g.data) for g in groups]
-    mlflow_groups: list[RunGroup] = []
-
-    def started() -> None:
-        """The store and the runs, opened while the runs train (MLflow's import and its store
-        take seconds of one core); the events wait for them. A store that does not answer
-        stops the training within seconds."""
-        tracker.connect()
-        for g, digest in zip(groups, digests, strict=True):
-            rg = tracker.start(g.label, list(g.seeds),
-                               {"dataset": g.name, "variant": g.variant, "data_sha256": digest},
-                               entry_point=entry_point)
-            params = run_params(g, budget)
-            tracker.log(rg.parent, params={**params, "seeds": ",".join(map(str, g.seeds))})
-            for seed, child in rg.children.items():
-                tracker.log(child, params={**params, "seed": seed})
-            tracker.log_datasets([rg.parent, *rg.children.values()], mlflow_datasets(g, digest))
-            mlflow_groups.append(rg)
-        pyplot()  # matplotlib for the learning curves, loaded now rather than after training
-        # Drawn after what connecting may print (runs a killed stage left RUNNING).
-        recorder.progress = Progress(label, plans, since=start)
-
+    mlflow_groups = []
+    for g, digest in zip(groups, digests, strict=True):
+        rg = tracker.start(g.label, list(g.seeds),
+                           {"dataset": g.name, "variant": g.variant, "data_sha256": digest},
+                           entry_point=entry_point)
+        params = run_params(g, budget)
+        tracker.log(rg.parent, params={**params, "seeds": ",".join(map(str, g.seeds))})
+        for seed, child in rg.children.items():
+            tracker.log(child, params={**params, "seed": seed})
+        tracker.log_datasets([rg.parent, *rg.children.values()], mlflow_datasets(g, digest))
+        mlflow_groups.append(rg)
     jobs = [Job(g.label, g.data, g.network, run, g.schedule(budget), budget.batch_size)
             for g in groups for run in g.runs()]
-    recorder = LiveRecorder(groups, jobs, mlflow_groups, LiveLog(tracker))
-    plans = [Plan(j.schedule.epochs, j.schedule.min_epochs, j.schedule.stop_below,
-                  j.flops_per_epoch()) for j in jobs]
+    live = LiveLog(tracker)
+    progress = Progress(label, [Plan(j.schedule.epochs, j.schedule.min_epochs, j.schedule.stop_below,
+                                     j.flops_per_epoch()) for j in jobs])
     start = time.monotonic()
-    histories = train(jobs, recorder, started=started)
+    histories = train(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
     # How long the stage's runs trained together (wall, initial weights included): MLflow's
     # run duration also counts imports and logging.
     seconds = time.monotonic() - start
-    recorder.live.flush(force=True)
+    live.flush(force=True)
     records, by_group, i = [], [], 0
     for g, rg, digest in zip(groups, mlflow_groups, digests, strict=True):
         hs = histories[i:i + len(g.seeds)]

@@ -222,40 +222,6 @@ def test_an_error_in_a_run_reaches_the_caller():
         train_all([bad])
 
 
-def test_started_runs_while_the_runs_train_and_no_event_is_lost():
-    """The stage opens its MLflow runs in `started` while the runs train: events that came
-    meanwhile wait, dated when their epochs ended."""
-    import threading
-    import time
-
-    data = tiny()
-    jobs = [job(data, Network(6, 3), RunSpec("baseline", s), epochs=4) for s in range(3)]
-    events, seen_while_starting = [], []
-
-    def started() -> None:
-        time.sleep(0.5)
-        seen_while_starting.append(len(events))
-        assert threading.current_thread() is threading.main_thread()
-
-    before = time.monotonic()
-    hs = train_all(jobs, events.append, workers=2, started=started)
-    assert seen_while_starting == [0]  # no event was handed over before started returned
-    assert sorted((e.index, e.epoch) for e in events if e.done) == [(0, 4), (1, 4), (2, 4)]
-    assert min(e.at for e in events) - before < 0.5  # the first epochs ended while it slept
-    assert histories_equal(hs[1], train_all([jobs[1]], workers=1)[0])
-
-
-def test_a_stage_that_cannot_start_stops_every_run():
-    data = tiny()
-    jobs = [job(data, Network(6, 3), RunSpec("baseline", s), epochs=10_000) for s in range(2)]
-
-    def started() -> None:
-        raise RuntimeError("store unreachable")
-
-    with pytest.raises(RuntimeError, match="store unreachable"):
-        train_all(jobs, workers=2, started=started)
-
-
 DIGEST = textwrap.dedent("""
     import hashlib
     from lstm_overfit.infrastructure.runtime import pin_runtime

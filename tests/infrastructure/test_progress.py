@@ -55,18 +55,6 @@ def test_a_run_that_may_stop_early_is_not_assumed_to_reach_its_cap():
     assert "left ~0:11" in line and "27:" not in line  # 1 s an epoch, ~11 epochs, not 99988
 
 
-def test_updates_read_late_in_a_burst_keep_the_rate_the_training_had():
-    """Epochs that ended while the stage was opening MLflow are read at once; dated by when
-    they ended, they give the true rate (1 epoch a second), not 5 epochs in an instant."""
-    now, out = Clock(), io.StringIO()
-    p = Progress("t", [Plan(100)], stream=out, log_every=0, now=now)
-    now.t = 5.0
-    for epoch in range(1, 6):
-        p.update(0, epoch, False, {}, at=float(epoch))
-    assert p.rate() == 1.0
-    assert last_line(out).endswith("left ~1:35")
-
-
 def test_two_trends_that_disagree_give_a_range():
     run = RunState(Plan(1000, 0, 1e-3), epoch=10)
     # Falling slowly for a long time, then fast: the recent and the longer fit part ways.

@@ -132,8 +132,7 @@ def replay(history: History, index: int, after: int) -> list[Event]:
     return out
 
 
-# train(jobs, on_event, started=...): see fast.train_all
-Trainer = Callable[..., list[History]]
+Trainer = Callable[[list[Job], Callable[[Event], None] | None], list[History]]
 
 
 def trainer(engine: str = "fast") -> Trainer:
@@ -158,13 +157,7 @@ def trainer(engine: str = "fast") -> Trainer:
     threads = sum(w.get("nthreads", 1) for w in workers.values())
     print(f"training on the Dask cluster at {address}: {len(workers)} workers, {threads} threads",
           flush=True)
-    def on_cluster(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
-                   started: Callable[[], None] | None = None) -> list[History]:
-        if started is not None:
-            started()
-        return train_on_cluster(client, jobs, on_event)
-
-    return on_cluster
+    return lambda jobs, on_event: train_on_cluster(client, jobs, on_event)
 
 
 def train_on_cluster(client, jobs: list[Job], on_event: Callable[[Event], None] | None

@@ -19,7 +19,6 @@ import math
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -144,9 +143,6 @@ class Event:
     losses: tuple[float, ...]
     measurement: Measurement | None
     done: bool
-    # When the epoch ended (this process's monotonic clock): an event read later, after the
-    # stage's set-up, still dates the work it reports.
-    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -351,13 +347,10 @@ def default_workers() -> int:
 
 
 def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
-              workers: int | None = None, lend: bool = True,
-              started: Callable[[], None] | None = None) -> list[History]:
+              workers: int | None = None, lend: bool = True) -> list[History]:
     """Train every job, `workers` runs at a time (the longest first), and return their
     histories in the order of `jobs`. `on_event` runs on the calling thread, so it may log
-    to MLflow or redraw a progress line without locking. `started` runs on the calling thread
-    once the runs train (the stage opens its MLflow runs meanwhile; events wait for it); if it
-    raises, every run stops. Ctrl-C stops every run.
+    to MLflow or redraw a progress line without locking. Ctrl-C stops every run.
 
     With `lend`, a core with no run left to train (three seeds on two cores) helps the
     products of the runs still training: the same bits, sooner."""
@@ -403,8 +396,6 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
         t.start()
     finished = 0
     try:
-        if started is not None:
-            started()
         while finished < len(jobs) and not errors:
             try:
                 event = events.get(timeout=0.5)

@@ -162,11 +162,10 @@ def _not_retracing(record: logging.LogRecord) -> bool:
     return "triggered tf.function retracing" not in record.getMessage()
 
 
-def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
-              started: Callable[[], None] | None = None) -> list[History]:
+def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None) -> list[History]:
     """Train every job with Keras, one after the other (TensorFlow spreads each over the
     cores, or runs it on a GPU), and return their histories in the order of `jobs`;
-    `on_event` as fast.train_all, `started` before the first run."""
+    `on_event` as fast.train_all."""
     from lstm_overfit.infrastructure.runtime import import_keras, show_gpus
 
     show_gpus()
@@ -177,10 +176,10 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
     tf.config.experimental.enable_op_determinism()
     logging.getLogger("tensorflow").addFilter(_not_retracing)  # added once, however often called
     report = on_event or (lambda ev: None)
-    if started is not None:
-        started()
     out = []
     for i, job in enumerate(jobs):
         keras.utils.clear_session()
-        out.append(fit_run(keras, job, initial_weights(job.network, job.run.seed), i, report))
+        with tf.device("/CPU:0"):  # the fast engine's initial weights, also beside a GPU
+            weights = initial_weights(job.network, job.run.seed)
+        out.append(fit_run(keras, job, weights, i, report))
     return out

@@ -130,15 +130,14 @@ class Progress:
 
     def __init__(self, label: str, plans: list[Plan], stream: TextIO | None = None,
                  log_every: float = 30.0, redraw_every: float = 0.2,
-                 now: Callable[[], float] = time.monotonic, since: float | None = None) -> None:
-        """`since`: when the work began on the `now` clock (default: now)."""
+                 now: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty()
         self.label = label
         self.runs = [RunState(p) for p in plans]
         self.log_every, self.redraw_every = log_every, redraw_every
         self.now = now
-        self.start = now() if since is None else since
+        self.start = now()
         self.last = float("-inf")
         self.width = 0
         self.first: tuple[float, float] | None = None  # (time, work) when the first update came
@@ -164,18 +163,16 @@ class Progress:
         self.stream.flush()
 
     def update(self, run: int, epoch: int, finished: bool, fracs: dict[str, float],
-               error: float | None = None, at: float | None = None) -> None:
+               error: float | None = None) -> None:
         """Run `run` has trained `epoch` epochs (and stopped, if finished); `error` is its
-        training error measured at that epoch, if it was measured; `at` is when that epoch
-        ended on this clock (default now): updates read late, in a burst, do not make the
-        rate look faster than the training was."""
+        training error measured at that epoch, if it was measured."""
         state = self.runs[run]
         state.epoch, state.done = epoch, state.done or finished
         if error is not None:
             state.errors.append((epoch, error))
         t = self.now()
         if self.first is None:
-            self.first = (min(t, at) if at is not None else t, work_done(self.runs))
+            self.first = (t, work_done(self.runs))
         complete = all(r.done for r in self.runs)
         due = self.redraw_every if self.tty else self.log_every
         if complete or t - self.last >= due:

@@ -215,9 +215,7 @@ class Tracker:
         return store_lock(self.uri, self.root)
 
     def connect(self) -> None:
-        """Open the store and the experiment (once; later calls do nothing); fail in seconds."""
-        if self._client is not None:
-            return
+        """Open the store and the experiment; fail in seconds, before any training."""
         from mlflow import MlflowClient
 
         try:

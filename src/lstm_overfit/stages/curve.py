@@ -34,6 +34,7 @@ def main(argv: list[str]) -> None:
               for strength in grid if strength > 0]
     with keras_process(p.engine) as side:
         tracker = Tracker(p.mlflow.experiment, os.environ)
+        tracker.connect()
         with tracked(tracker):
             records, _ = train_groups(groups, Budget.of(p), tracker,
                                       f"curve {args.kind} {args.dataset}", "lstm_overfit curve", side)

@@ -72,6 +72,7 @@ def main(argv: list[str]) -> None:
 
     with keras_process(p.engine) as side:
         tracker = Tracker(p.mlflow.experiment, os.environ)
+        tracker.connect()
         with tracked(tracker):
             records, _ = train_groups(groups(args.name, spec, data, c, p, str(args.data)), budget,
                                       tracker, f"diagnose {args.name}", "lstm_overfit diagnose",

@@ -41,6 +41,7 @@ def main(argv: list[str]) -> None:
               for n, data in sweep_datasets(w).items()]
     with keras_process(p.engine) as side:
         tracker = Tracker(p.mlflow.experiment, os.environ)
+        tracker.connect()
         with tracked(tracker):
             records, _ = train_groups(groups, Budget.of(p), tracker, "sweep", "lstm_overfit sweep",
                                       side)

@@ -38,6 +38,7 @@ def main(argv: list[str]) -> None:
     budget = Budget.of(p)
     with keras_process(p.engine) as side:
         tracker = Tracker(p.mlflow.experiment, os.environ)
+        tracker.connect()
         with tracked(tracker):
             records, histories = train_groups([group], budget, tracker, f"train {group.label}",
                                               "lstm_overfit train", side)
