@@ -179,7 +179,5 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None) 
     out = []
     for i, job in enumerate(jobs):
         keras.utils.clear_session()
-        with tf.device("/CPU:0"):  # the fast engine's initial weights, also beside a GPU
-            weights = initial_weights(job.network, job.run.seed)
-        out.append(fit_run(keras, job, weights, i, report))
+        out.append(fit_run(keras, job, initial_weights(job.network, job.run.seed), i, report))
     return out

@@ -29,7 +29,21 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 FRAME = struct.Struct("<Q")  # each message: its length, then its pickle
 
 
-class Sidecar:
+class Calls:
+    """What both ways of running the calls share: `call` is `submit`, then `drain`."""
+
+    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+        raise NotImplementedError
+
+    def drain(self) -> list[object]:
+        raise NotImplementedError
+
+    def call(self, fn: Callable[..., object], *args: Any) -> object:
+        self.submit(fn, *args)
+        return self.drain()[-1]
+
+
+class Sidecar(Calls):
     """The side process: `submit` calls, `drain` waits for all of them (raising the first error)."""
 
     def __init__(self, warm: tuple[Callable[[], object], ...] = ()) -> None:
@@ -77,10 +91,6 @@ class Sidecar:
         if error is not None:
             raise error
         return results
-
-    def call(self, fn: Callable[..., object], *args: Any) -> object:
-        self.submit(fn, *args)
-        return self.drain()[-1]
 
     def _gone(self) -> StageError:
         code = self._proc.wait()
@@ -158,7 +168,7 @@ def serve() -> None:
     os._exit(0)
 
 
-class Inline:
+class Inline(Calls):
     """The same calls run in this process: for a stage that imports Keras anyway (the Keras
     engine), where a second copy would only take a core from training."""
 
@@ -178,7 +188,3 @@ class Inline:
         if error is not None:
             raise error
         return results
-
-    def call(self, fn: Callable[..., object], *args: Any) -> object:
-        self.submit(fn, *args)
-        return self.drain()[-1]
