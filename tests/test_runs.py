@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -10,15 +14,14 @@ from mlflow import MlflowClient
 from lstm_overfit.datasets.arrays import Dataset, load_dataset, save_dataset
 from lstm_overfit.datasets.synthetic import random_split
 from lstm_overfit.engine.fast import Network
-from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import Memorization
 from lstm_overfit.records import DatasetRecord
 from lstm_overfit.runs import (
     Budget,
     Group,
     keras_model,
-    keras_process,
     network,
+    recording,
     save_models,
     train_groups,
 )
@@ -37,13 +40,10 @@ def trained(tmp_path_factory):
               Group("toy", data, Network(5, 2), "dropout", (0, 1), 6, str(root / "toy"),
                     dropout=0.5)]
     env = {"DVC_ROOT": str(root), "DVC_EXP_NAME": "exp-toy", "DVC_STAGE": "train_baseline@toy"}
-    tracker = Tracker("runs-test", env)
-    tracker.connect()
-    with keras_process("fast") as side:
-        with tracked(tracker):
-            records, histories = train_groups(groups, Budget(8, 2, M), tracker, "test",
-                                              "lstm_overfit train", side)
-        save_models(groups, histories, root / "models", side)
+    with recording("runs-test", env, "fast") as tracker:
+        records, histories = train_groups(groups, Budget(8, 2, M), tracker, "test",
+                                          "lstm_overfit train")
+        save_models(groups, histories, root / "models", tracker.calls)
     return root, groups, records, histories, tracker
 
 
@@ -118,3 +118,29 @@ def test_network_follows_the_data():
     tok = np.ones((4, 3), np.int32)
     net = network(Train(units=7, epochs=1, embed_dim=5), Dataset(tok, y, tok, y, vocab=9))
     assert net == Network(7, 5, "classification", 9)
+
+
+def test_the_training_process_imports_neither_mlflow_nor_tensorflow(tmp_path):
+    """MLflow and Keras load in the side process, on the core the stage's start leaves idle."""
+    script = textwrap.dedent(f"""
+        import sys
+        from lstm_overfit.datasets.arrays import Dataset
+        from lstm_overfit.datasets.synthetic import random_split
+        from lstm_overfit.engine.fast import Network
+        from lstm_overfit.params import Memorization
+        from lstm_overfit.runs import Budget, Group, recording, train_groups
+
+        x, y = random_split(8, 3, 1, 0)
+        g = Group("toy", Dataset(x, y, x, y), Network(3, 1), "baseline", (0,), 2, "toy")
+        m = Memorization(stop_frac=0.1, half_frac=0.5, plateau=0.1, every_until=3, growth=1.5)
+        with recording("quiet", {{"DVC_ROOT": {str(tmp_path)!r}}}, "fast") as tracker:
+            train_groups([g], Budget(4, 1, m), tracker, "test", "lstm_overfit train")
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("mlflow", "tensorflow", "keras")))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("quiet").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["toy/baseline", "toy/baseline/seed0"]
+    assert {r.info.status for r in runs} == {"FINISHED"}

@@ -6,8 +6,9 @@ once (so the cores stay busy), shows live progress, streams metric histories to 
 training runs (children: every measurement; parents: seed mean and spread), and returns the
 results records. `save_models` writes each run's Keras model.
 
-Keras (TensorFlow, ~4 s to import) is needed only to save and log the trained models: it loads
-in a side process (`keras_process`) while the stage opens MLflow and trains.
+MLflow (~3 s to import and open its store) and Keras (TensorFlow, ~4 s, needed only to save and
+log the trained models) load in a side process (`recording`) while the stage trains: the stage
+itself imports neither.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +37,13 @@ from lstm_overfit.engine.keras_fit import article_model, weight_names
 from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.infrastructure.progress import Plan, Progress
 from lstm_overfit.infrastructure.runtime import import_keras
-from lstm_overfit.infrastructure.sidecar import Inline, Sidecar, sidecar
+from lstm_overfit.infrastructure.sidecar import Calls, Inline, Sidecar, sidecar, warm_up
 from lstm_overfit.infrastructure.tracking import (
+    DataInput,
     LiveLog,
+    RemoteTracker,
     RunGroup,
-    Tracker,
-    log_keras_model,
+    tracked,
     warm_mlflow_keras,
 )
 from lstm_overfit.params import Memorization, Params, Train
@@ -121,14 +122,25 @@ class Group:
 
 @contextlib.contextmanager
 def keras_process(engine: str) -> Iterator[Sidecar | Inline]:
-    """Where the stage's models are saved and logged: a side process that starts importing
-    Keras and MLflow's Keras flavour now, on the core the stage's start-up leaves idle; in this
-    process for the Keras engine, which has Keras loaded anyway."""
+    """Where the stage's runs are recorded and its models saved: a side process, on the core
+    the stage's start-up leaves idle; this process for the Keras engine, which has Keras loaded
+    anyway."""
     if engine == "keras":
         yield Inline()
         return
-    with sidecar((import_keras, warm_mlflow_keras)) as side:
+    with sidecar() as side:
         yield side
+
+
+@contextlib.contextmanager
+def recording(experiment: str, env: Mapping[str, str], engine: str) -> Iterator[RemoteTracker]:
+    """The stage's MLflow runs, recorded from `keras_process`: the store opens there while the
+    stage goes on; the runs end FINISHED, or FAILED or KILLED as `tracked` says."""
+    with keras_process(engine) as side:
+        tracker = RemoteTracker(experiment, env, side)
+        tracker.connect()
+        with tracked(tracker):
+            yield tracker
 
 
 def run_params(g: Group, budget: Budget) -> dict[str, object]:
@@ -150,17 +162,11 @@ def run_params(g: Group, budget: Budget) -> dict[str, object]:
     return out
 
 
-def mlflow_datasets(g: Group, digest: str) -> list[tuple[str, object]]:
-    """The training and validation sets as MLflow datasets (name, digest, source)."""
-    from mlflow.data import from_numpy
-
-    with warnings.catch_warnings():
-        # MLflow registers the local-path source twice and warns that either would do.
-        warnings.filterwarnings("ignore", message="The specified dataset source can be")
-        return [(ctx, from_numpy(x, targets=y, source=g.source, name=f"{g.name}-{ctx}",
-                                 digest=digest[:16]))
-                for ctx, x, y in (("training", g.data.x_train, g.data.y_train),
-                                  ("validation", g.data.x_val, g.data.y_val))]
+def data_inputs(g: Group, digest: str) -> list[DataInput]:
+    """The training and validation sets, as MLflow's Dataset column names them."""
+    return [DataInput(ctx, f"{g.name}-{ctx}", x, y, g.source, digest[:16])
+            for ctx, x, y in (("training", g.data.x_train, g.data.y_train),
+                              ("validation", g.data.x_val, g.data.y_val))]
 
 
 class LiveRecorder:
@@ -276,14 +282,15 @@ def record(g: Group, histories: list[History], budget: Budget, digest: str) -> D
 Tagger = Callable[[list[DatasetRecord], list[list[History]]], Mapping[str, str]]
 
 
-def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: str,
-                 entry_point: str, side: Sidecar | Inline, tagger: Tagger | None = None
+def train_groups(groups: list[Group], budget: Budget, tracker: RemoteTracker, label: str,
+                 entry_point: str, tagger: Tagger | None = None
                  ) -> tuple[list[DatasetRecord], list[list[History]]]:
-    """Train every group's runs at once, inside their MLflow runs; return one results record
-    per group and the runs' histories (with their trained weights), group by group. `tagger`
-    reads all of them and returns tags for every run of the stage (a verdict read from the
-    runs together, such as a diagnosis). The models are logged by `side` (`keras_process`)."""
+    """Train every group's runs at once, inside their MLflow runs (`recording`); return one
+    results record per group and the runs' histories (with their trained weights), group by
+    group. `tagger` reads all of them and returns tags for every run of the stage (a verdict
+    read from the runs together, such as a diagnosis)."""
     train = trainer(budget.engine)  # a cluster that does not answer fails here, before any run
+    side = tracker.calls
     digests = [dataset_hash(g.data) for g in groups]
     mlflow_groups = []
     for g, digest in zip(groups, digests, strict=True):
@@ -294,8 +301,11 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
         tracker.log(rg.parent, params={**params, "seeds": ",".join(map(str, g.seeds))})
         for seed, child in rg.children.items():
             tracker.log(child, params={**params, "seed": seed})
-        tracker.log_datasets([rg.parent, *rg.children.values()], mlflow_datasets(g, digest))
+        tracker.log_datasets([rg.parent, *rg.children.values()], data_inputs(g, digest))
         mlflow_groups.append(rg)
+    # Once the runs exist: Keras loads while they train, for their models at the end.
+    side.submit(warm_up, import_keras)
+    side.submit(warm_up, warm_mlflow_keras)
     jobs = [Job(g.label, g.data, g.network, run, g.schedule(budget), budget.batch_size)
             for g in groups for run in g.runs()]
     live = LiveLog(tracker)
@@ -308,15 +318,17 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
     seconds = time.monotonic() - start
     live.flush(force=True)
     records, by_group, i = [], [], 0
-    for g, rg, digest in zip(groups, mlflow_groups, digests, strict=True):
-        hs = histories[i:i + len(g.seeds)]
-        i += len(g.seeds)
-        rec = record(g, hs, budget, digest)
-        record_finished(tracker, rg, g, rec, hs, budget, side)
-        tracker.log(rg.parent, values={"train_seconds": seconds})
-        records.append(rec)
-        by_group.append(hs)
-    side.drain()  # every model logged, or the first failure raised
+    with tempfile.TemporaryDirectory() as tmp:
+        for g, rg, digest in zip(groups, mlflow_groups, digests, strict=True):
+            hs = histories[i:i + len(g.seeds)]
+            i += len(g.seeds)
+            rec = record(g, hs, budget, digest)
+            record_finished(tracker, rg, g, rec, hs, budget, Path(tmp) / str(len(records)))
+            tracker.log(rg.parent, values={"train_seconds": seconds})
+            records.append(rec)
+            by_group.append(hs)
+        # Every run recorded and every model logged (the figures read), or the first failure.
+        side.drain()
     if tagger is not None:
         tags = dict(tagger(records, by_group))
         for rg in mlflow_groups:
@@ -325,30 +337,31 @@ def train_groups(groups: list[Group], budget: Budget, tracker: Tracker, label: s
     return records, by_group
 
 
-def record_finished(tracker: Tracker, rg: RunGroup, g: Group, rec: DatasetRecord,
-                    histories: list[History], budget: Budget, side: Sidecar | Inline) -> None:
-    """After training: each run's process numbers and its model in MLflow's Keras flavour
-    (queued in `side`); the parent's seed means and a learning-curve figure of all seeds."""
+def record_finished(tracker: RemoteTracker, rg: RunGroup, g: Group, rec: DatasetRecord,
+                    histories: list[History], budget: Budget, folder: Path) -> None:
+    """After training: each run's process numbers and its model in MLflow's Keras flavour;
+    the parent's seed means and a learning-curve figure of all seeds, drawn into `folder`,
+    which must stay until the tracker's calls are drained."""
     m, article = budget.memorization, budget.article_epochs
     numbers = {run.seed: run_numbers(rec, run, m, article) for run in rec.runs}
     stop = m.stop_frac if rec.task == "regression" else None
     example = g.data.x_val[:2]
-    with tempfile.TemporaryDirectory() as tmp:
-        for run, h in zip(rec.runs, histories, strict=True):
-            child = rg.children[run.seed]
-            tracker.log(child, values=numbers[run.seed])
-            tracker.set_tags(child, {"outcome": _outcome(numbers[run.seed])})
-            side.submit(log_model, tracker.model_store(), child, h.weights, g.network,
-                        h.job.run, g.data.x_train.shape[1:], example)
-        # One picture of every seed on the parent; each child's curves are its metrics.
-        fig = Path(tmp) / "learning_curve.png"
-        learning_curve(rec, list(rec.runs), g.label, fig, stop)
-        parent_values = {}
-        for key in next(iter(numbers.values())):
-            vals = [n[key] for n in numbers.values() if n[key] is not None]
-            if vals:
-                parent_values[f"{key}_mean"], parent_values[f"{key}_std"] = spread(vals)
-        tracker.log(rg.parent, artifacts=[fig], values=parent_values)
+    for run, h in zip(rec.runs, histories, strict=True):
+        child = rg.children[run.seed]
+        tracker.log(child, values=numbers[run.seed])
+        tracker.set_tags(child, {"outcome": _outcome(numbers[run.seed])})
+        tracker.log_model(child, keras_model,
+                          (h.weights, g.network, h.job.run, g.data.x_train.shape[1:]), example)
+    # One picture of every seed on the parent; each child's curves are its metrics.
+    folder.mkdir()
+    fig = folder / "learning_curve.png"
+    learning_curve(rec, list(rec.runs), g.label, fig, stop)
+    parent_values = {}
+    for key in next(iter(numbers.values())):
+        vals = [n[key] for n in numbers.values() if n[key] is not None]
+        if vals:
+            parent_values[f"{key}_mean"], parent_values[f"{key}_std"] = spread(vals)
+    tracker.log(rg.parent, artifacts=[fig], values=parent_values)
 
 
 def _outcome(numbers: dict[str, float | None]) -> str:
@@ -366,13 +379,6 @@ def keras_model(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
     return model
 
 
-def log_model(store: tuple[str, object], run_id: str, weights: dict[str, np.ndarray],
-              network: Network, run: RunSpec, input_shape: tuple[int, ...],
-              example: np.ndarray) -> None:
-    """One run's model in MLflow's Keras flavour (called in the side process)."""
-    log_keras_model(store, run_id, keras_model(weights, network, run, input_shape), example)
-
-
 def save_weights(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
                  input_shape: tuple[int, ...], path: Path) -> None:
     """One run's model as Keras' `.weights.h5` (called in the side process)."""
@@ -380,7 +386,7 @@ def save_weights(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
 
 
 def save_models(groups: list[Group], histories: list[list[History]], folder: Path,
-                side: Sidecar | Inline) -> None:
+                side: Calls) -> None:
     """Each run's trained Keras model as `<group>_seed<s>.weights.h5` (byte-reproducible;
     `.keras` files carry a save date); `keras_model` rebuilds the architecture."""
     with atomic_dir(folder) as tmp:

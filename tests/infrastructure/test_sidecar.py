@@ -15,7 +15,7 @@ import time
 import pytest
 
 from lstm_overfit.errors import StageError
-from lstm_overfit.infrastructure.sidecar import Inline, Sidecar, sidecar
+from lstm_overfit.infrastructure.sidecar import Inline, Ref, Sidecar, sidecar
 
 
 def test_calls_run_in_another_process_and_answer_in_order():
@@ -95,3 +95,50 @@ def test_inline_runs_the_same_calls_here_and_raises_at_drain():
     with pytest.raises(ZeroDivisionError):
         side.drain()
     assert side.call(os.getpid) == os.getpid()
+
+
+def test_a_kept_object_answers_its_methods_where_it_lives():
+    with sidecar() as side:
+        side.submit(dict, keep="d")
+        side.submit(Ref("d", "__setitem__"), "pid", 1)
+        side.submit(Ref("d", "get"), "pid")
+        side.submit(Ref("d", "__len__"))
+        assert side.drain() == [None, None, 1, 1]
+        side.submit(Ref("nothing", "get"))
+        with pytest.raises(KeyError, match="nothing"):
+            side.drain()
+
+
+def test_poll_raises_a_failed_call_without_waiting_for_the_calls_behind_it():
+    with sidecar() as side:
+        side.submit(operator.add, 1, 1)
+        side.submit(operator.truediv, 1, 0)
+        side.submit(time.sleep, 60)
+        deadline = time.monotonic() + 20
+        with pytest.raises(ZeroDivisionError):  # noqa: PT012 - polled until the answer is in
+            while time.monotonic() < deadline:
+                side.poll()
+                time.sleep(0.01)
+        assert time.monotonic() < deadline
+        side.close(kill=True)  # the sleeping call is not waited for
+
+
+def test_poll_keeps_the_answers_it_took_for_drain():
+    with sidecar() as side:
+        side.submit(operator.add, 1, 1)
+        side.submit(operator.add, 2, 2)
+        time.sleep(1)
+        side.poll()
+        side.submit(operator.add, 3, 3)
+        assert side.drain() == [2, 4, 6]
+
+
+def test_inline_keeps_objects_and_polls_the_same_way():
+    side = Inline()
+    side.submit(list, keep="l")
+    side.submit(Ref("l", "append"), 5)
+    side.submit(operator.truediv, 1, 0)
+    with pytest.raises(ZeroDivisionError):
+        side.poll()
+    side.poll()  # raised once
+    assert side.call(Ref("l", "pop")) == 5

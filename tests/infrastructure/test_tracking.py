@@ -13,11 +13,13 @@ from mlflow import MlflowClient
 
 from lstm_overfit.errors import StageError
 from lstm_overfit.infrastructure import tracking
+from lstm_overfit.infrastructure.sidecar import sidecar
 from lstm_overfit.infrastructure.team import free_port
 from lstm_overfit.infrastructure.tracking import (
     ENDED_TAG,
     HEARTBEAT_TAG,
     Owner,
+    RemoteTracker,
     Tracker,
     project_root,
     stale_reason,
@@ -214,3 +216,42 @@ def test_which_running_runs_count_as_dead(owner, beat_min_ago, ours, stale):
     tags = {HEARTBEAT_TAG: str(now - beat_min_ago * MINUTE), **(owner.tags() if owner else {})}
     reason = stale_reason(tags, now - 99 * MINUTE, now, ME, ours)
     assert (reason is None) if stale is None else (stale in reason)
+
+
+def test_a_remote_tracker_records_in_the_side_process_under_names_it_gave(env):
+    with sidecar() as side:
+        tracker = RemoteTracker("exp-remote", env, side)
+        tracker.connect()
+        with tracked(tracker):
+            group = tracker.start("toy/baseline", [0, 1], {"dataset": "toy"})
+            assert group.parent not in group.children.values()
+            tracker.log(group.children[1], params={"seed": 1},
+                        series={"fit_loss": [(1, 0.5), (2, 0.25)]})
+            tracker.set_tags(group.parent, {"outcome": "memorized"})
+            tracker.check()  # nothing has failed
+    client = MlflowClient(tracking_uri=tracker.uri)
+    exp = client.get_experiment_by_name("exp-remote")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == {"toy/baseline", "toy/baseline/seed0", "toy/baseline/seed1"}
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    child, parent = runs["toy/baseline/seed1"], runs["toy/baseline"]
+    assert child.data.params == {"seed": "1"}
+    assert [m.value for m in client.get_metric_history(child.info.run_id, "fit_loss")] == [0.5, 0.25]
+    assert parent.data.tags["outcome"] == "memorized"
+    # The stage owns its runs, not its side process: a killed stage's runs are ended later.
+    assert parent.data.tags["lstm_overfit.pid"] == str(os.getpid())
+
+
+def test_a_remote_tracker_reports_an_unreachable_store_at_a_check_within_seconds(env):
+    port = free_port()  # nothing listens there
+    uri = f"http://127.0.0.1:{port}"
+    with sidecar() as side:
+        tracker = RemoteTracker("exp", {**env, "MLFLOW_TRACKING_URI": uri}, side)
+        tracker.connect()
+        tracker.start("toy/baseline", [0], {})
+        start = time.monotonic()
+        with pytest.raises(StageError, match=rf"MLflow tracking store {uri} is unreachable"):  # noqa: PT012
+            while time.monotonic() - start < 30:
+                tracker.check()
+                time.sleep(0.05)
+        assert time.monotonic() - start < 20

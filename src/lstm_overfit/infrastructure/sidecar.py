@@ -1,12 +1,14 @@
 """A second Python process that imports slow libraries while the stage trains, then runs calls.
 
-Keras (TensorFlow) takes ~4 s to import and is needed only once training is over, to save the
-models and log them in MLflow's Keras flavour. Imported in a thread it would hold the GIL that
-the stage's own start-up needs; in this process it imports on the other core while the stage
-opens MLflow, loads its data and trains. Calls are module-level functions and their arguments,
-pickled over a pipe and answered in order; an exception in the side process is raised again
-in the stage. The side process dies with the stage (SIGKILL included: the kernel's parent-death
-signal) and ends when the stage closes its pipe.
+MLflow (~3 s to import and open its store) records the runs while they train, and Keras
+(TensorFlow, ~4 s) is needed only once training is over, to save the models and log them in
+MLflow's Keras flavour. Imported in a thread they would hold the GIL that the stage's own
+start-up and training loop need; in this process they import on the other core while the stage
+loads its data and trains. Calls are module-level functions, or methods of an object the side
+process keeps (`Ref`), and their arguments, pickled over a pipe and answered in order; an
+exception in the side process is raised again in the stage, at its next `poll` or `drain`. The
+side process dies with the stage (SIGKILL included: the kernel's parent-death signal) and ends
+when the stage closes its pipe.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from lstm_overfit.errors import StageError
@@ -29,16 +32,34 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 FRAME = struct.Struct("<Q")  # each message: its length, then its pickle
 
 
+@dataclass(frozen=True)
+class Ref:
+    """Method `method` of the object kept under `key` (`submit(..., keep=key)`): state that
+    lives where the calls run, such as an open MLflow store."""
+
+    key: str
+    method: str
+
+
+Target = Callable[..., object] | Ref
+
+
 class Calls:
     """What both ways of running the calls share: `call` is `submit`, then `drain`."""
 
-    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+    def submit(self, fn: Target, *args: Any, keep: str | None = None) -> None:
+        """Queue `fn(*args)`; with `keep`, its result stays where it ran, for `Ref(keep, ...)`."""
         raise NotImplementedError
 
     def drain(self) -> list[object]:
+        """Every queued call's result, in order; the first call that failed raises its error."""
         raise NotImplementedError
 
-    def call(self, fn: Callable[..., object], *args: Any) -> object:
+    def poll(self) -> None:
+        """Raise the error of a call that has already failed, without waiting for the others."""
+        raise NotImplementedError
+
+    def call(self, fn: Target, *args: Any) -> object:
         self.submit(fn, *args)
         return self.drain()[-1]
 
@@ -51,11 +72,15 @@ class Sidecar(Calls):
             [sys.executable, "-c", "from lstm_overfit.infrastructure.sidecar import serve; serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._pending = 0
-        # A thread writes the calls, so that the stage goes on (drawing its figures) while the
-        # side process is still importing: a model's weights are more than a pipe holds.
+        self._ready: list[object] = []  # answers `poll` took in, for `drain`
+        # A thread writes the calls, so that the stage goes on (training, drawing its figures)
+        # while the side process is still importing: a model's weights are more than a pipe
+        # holds. Another reads the answers, so that `poll` never waits.
         self._outbox: queue.Queue[bytes | None] = queue.Queue()
+        self._inbox: queue.Queue[bytes | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write, daemon=True)
         self._writer.start()
+        threading.Thread(target=self._read, daemon=True).start()
         for fn in warm:
             self.submit(warm_up, fn)
 
@@ -69,21 +94,28 @@ class Sidecar(Calls):
         with contextlib.suppress(OSError):
             self._proc.stdin.close()
 
-    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        while (frame := _receive(self._proc.stdout)) is not None:
+            self._inbox.put(frame)
+        self._inbox.put(None)
+
+    def submit(self, fn: Target, *args: Any, keep: str | None = None) -> None:
         """Queue `fn(*args)` in the side process; `fn` must be importable by name."""
-        self._outbox.put(pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL))
+        self._outbox.put(pickle.dumps((fn, args, keep), protocol=pickle.HIGHEST_PROTOCOL))
         self._pending += 1
 
+    def _answer(self, frame: bytes | None) -> tuple[bool, object]:
+        if frame is None:
+            self._inbox.put(None)  # for the next reader: the side process stays gone
+            raise self._gone()
+        self._pending -= 1
+        return pickle.loads(frame)
+
     def drain(self) -> list[object]:
-        """Every queued call's result, in order; the first call that failed raises its error."""
-        assert self._proc.stdout is not None
-        results, error = [], None
+        results, error, self._ready = self._ready, None, []
         while self._pending:
-            frame = _receive(self._proc.stdout)
-            if frame is None:
-                raise self._gone()
-            ok, value = pickle.loads(frame)
-            self._pending -= 1
+            ok, value = self._answer(self._inbox.get())
             if ok:
                 results.append(value)
             elif error is None:
@@ -91,6 +123,17 @@ class Sidecar(Calls):
         if error is not None:
             raise error
         return results
+
+    def poll(self) -> None:
+        while self._pending:
+            try:
+                frame = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            ok, value = self._answer(frame)
+            if not ok:
+                raise value
+            self._ready.append(value)
 
     def _gone(self) -> StageError:
         code = self._proc.wait()
@@ -150,10 +193,11 @@ def serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stage's to handle
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library printing to stdout must not corrupt the replies
+    kept: dict[str, object] = {}
     while (frame := _receive(sys.stdin.buffer)) is not None:
         try:
-            fn, args = pickle.loads(frame)
-            reply = (True, fn(*args))
+            fn, args, keep = pickle.loads(frame)
+            reply = (True, _run(kept, fn, args, keep))
         except BaseException as exc:  # sent to the stage, which raises it
             reply = (False, exc)
         try:
@@ -168,6 +212,17 @@ def serve() -> None:
     os._exit(0)
 
 
+def _run(kept: dict[str, object], fn: Target, args: tuple[Any, ...], keep: str | None) -> object:
+    """One call; a kept result answers None (it stays here)."""
+    if isinstance(fn, Ref):
+        fn = getattr(kept[fn.key], fn.method)
+    value = fn(*args)
+    if keep is None:
+        return value
+    kept[keep] = value
+    return None
+
+
 class Inline(Calls):
     """The same calls run in this process: for a stage that imports Keras anyway (the Keras
     engine), where a second copy would only take a core from training."""
@@ -175,12 +230,13 @@ class Inline(Calls):
     def __init__(self) -> None:
         self._results: list[object] = []
         self._error: BaseException | None = None
+        self._kept: dict[str, object] = {}
 
-    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+    def submit(self, fn: Target, *args: Any, keep: str | None = None) -> None:
         if self._error is None:
             try:
-                self._results.append(fn(*args))
-            except Exception as exc:  # raised by drain, as the side process's would be
+                self._results.append(_run(self._kept, fn, args, keep))
+            except Exception as exc:  # raised by poll or drain, as the side process's would be
                 self._error = exc
 
     def drain(self) -> list[object]:
@@ -188,3 +244,8 @@ class Inline(Calls):
         if error is not None:
             raise error
         return results
+
+    def poll(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error

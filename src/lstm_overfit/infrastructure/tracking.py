@@ -8,6 +8,10 @@ runs here train in the engine (engine/fast.py), several at once. The per-epoch v
 while training runs instead, through `LiveLog`: buffered, with `step` = epoch, one `log_batch`
 per run at most every few seconds. Each trained model is still logged in MLflow's Keras flavour.
 
+A training stage keeps its `Tracker` in its side process (`RemoteTracker`, infrastructure/
+sidecar.py): MLflow imports, opens its store and creates the runs there while the stage trains,
+and the stage neither imports MLflow nor waits for a store write.
+
 A process killed with SIGKILL (the OOM killer, a closed lid, a CI timeout) cannot end its runs,
 so every run names its owner (host, boot, pid and the pid's start time) and carries a heartbeat;
 the next stage that opens the store ends the runs whose owner is gone (`end_stale_runs`).
@@ -23,13 +27,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lstm_overfit.errors import StageError
+from lstm_overfit.infrastructure.sidecar import Calls, Ref
 
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlruns"
@@ -162,15 +169,14 @@ def answering(uri: str) -> Iterator[None]:
         raise StageError(f"MLflow tracking store {uri} stopped answering: {first}") from exc
 
 
-def log_keras_model(store: tuple[str, Path], run_id: str, model, example,
+def log_keras_model(uri: str, root: Path, run_id: str, model, example,
                     name: str = "model") -> None:
     """The trained model in MLflow's Keras flavour (native `.keras`) on run `run_id` of the
-    store (`Tracker.model_store`), with a signature taken from `example` inputs. Runs in the
+    store at `uri` (project `root`), with a signature taken from `example` inputs. Runs in the
     stage's side process, where Keras is imported while the stage trains."""
     import mlflow
     from mlflow.models import infer_signature
 
-    uri, root = store
     # A plain call, not predict(): each model's predict function would be traced anew.
     signature = infer_signature(example, np.asarray(model(example, training=False)))
     with store_lock(uri, root), answering(uri):
@@ -195,10 +201,26 @@ class RunGroup:
     children: dict[int, str] = field(default_factory=dict)
 
 
-class Tracker:
-    """Creates, fills and closes the MLflow runs of one stage."""
+@dataclass(frozen=True)
+class DataInput:
+    """One dataset a run saw, for MLflow's Dataset column: `context` is `training` or
+    `validation`, `digest` the data's hash."""
 
-    def __init__(self, experiment: str, env: Mapping[str, str]) -> None:
+    context: str
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    source: str
+    digest: str
+
+
+class Tracker:
+    """Creates, fills and closes the MLflow runs of one stage.
+
+    Runs are named by MLflow's run ids, or by the names a `RemoteTracker` gave them when it
+    started them (`start(..., names=...)`)."""
+
+    def __init__(self, experiment: str, env: Mapping[str, str], owner: Owner | None = None) -> None:
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         self.root = project_root(env)
@@ -208,7 +230,8 @@ class Tracker:
         self.groups: list[RunGroup] = []
         self._experiment_id: str | None = None
         self._client = None
-        self._owner = Owner.this_process()
+        self._owner = owner or Owner.this_process()
+        self._ids: dict[str, str] = {}  # a RemoteTracker's run names -> MLflow's run ids
         self._beating: threading.Event | None = None  # set to stop the heartbeat
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
@@ -297,10 +320,14 @@ class Tracker:
             tags["mlflow.source.git.commit"] = commit
         return {k: v for k, v in tags.items() if v}
 
+    def _id(self, run: str) -> str:
+        return self._ids.get(run, run)
+
     def start(self, name: str, seeds: list[int], tags: dict[str, str],
-              entry_point: str = "") -> RunGroup:
+              entry_point: str = "", names: RunGroup | None = None) -> RunGroup:
         """Create a parent run and one child per seed, all RUNNING until finished, each naming
-        this process as its owner and kept alive by its heartbeat."""
+        its owner and kept alive by its heartbeat. With `names`, later calls may name the runs
+        by those instead of their ids."""
         tags = {**self.base_tags(entry_point), **self._owner.tags(),
                 HEARTBEAT_TAG: str(int(time.time() * 1000)), **tags}
         with self._locked(), self._answering():
@@ -312,6 +339,9 @@ class Tracker:
                     tags={**tags, "seed": str(seed), "mlflow.parentRunId": group.parent})
                 group.children[seed] = child.info.run_id
         self.groups.append(group)
+        if names is not None:
+            self._ids[names.parent] = group.parent
+            self._ids.update((names.children[s], group.children[s]) for s in seeds)
         if self._beating is None:
             self._beating = threading.Event()
             threading.Thread(target=self._heartbeat, args=(self._beating,), name="mlflow-heartbeat",
@@ -343,6 +373,7 @@ class Tracker:
                    for key, points in (series or {}).items() for step, v in points]
         metrics += [Metric(key, float(v), now, 0) for key, v in (values or {}).items()
                     if v is not None]
+        run_id = self._id(run_id)
         with self._locked(), self._answering():
             if params:
                 self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
@@ -355,25 +386,36 @@ class Tracker:
         from mlflow.entities import RunTag
 
         with self._locked(), self._answering():
-            self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+            self._client.log_batch(self._id(run_id),
+                                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def _answering(self) -> contextlib.AbstractContextManager[None]:
         return answering(self.uri)
 
-    def log_datasets(self, run_ids: list[str], datasets: list[tuple[str, object]]) -> None:
-        """Name the data each run saw as MLflow dataset inputs, as (context, mlflow dataset)
-        pairs with context `training` or `validation` (MLflow's Dataset column)."""
+    def log_datasets(self, run_ids: list[str], datasets: list[DataInput]) -> None:
+        """Name the data each run saw as MLflow dataset inputs (MLflow's Dataset column)."""
+        from mlflow.data import from_numpy
         from mlflow.entities import DatasetInput, InputTag
 
-        inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", ctx)])
-                  for ctx, ds in datasets]
+        inputs = []
+        with warnings.catch_warnings():
+            # MLflow registers the local-path source twice and warns that either would do.
+            warnings.filterwarnings("ignore", message="The specified dataset source can be")
+            for d in datasets:
+                ds = from_numpy(d.x, targets=d.y, source=d.source, name=d.name, digest=d.digest)
+                inputs.append(DatasetInput(ds._to_mlflow_entity(),
+                                           [InputTag("mlflow.data.context", d.context)]))
         with self._locked(), self._answering():
             for run_id in run_ids:
-                self._client.log_inputs(run_id, datasets=inputs)
+                self._client.log_inputs(self._id(run_id), datasets=inputs)
 
-    def model_store(self) -> tuple[str, Path]:
-        """Where `log_keras_model` logs this tracker's models: its store and project root."""
-        return self.uri, self.root
+    def log_model(self, run_id: str, build: Callable[..., Any], args: tuple[Any, ...],
+                  example: np.ndarray) -> None:
+        """The Keras model `build(*args)` in MLflow's Keras flavour on run `run_id`."""
+        log_keras_model(self.uri, self.root, self._id(run_id), build(*args), example)
+
+    def check(self) -> None:
+        """Nothing to do: this tracker's calls raise their errors where they happen."""
 
     def end(self, status: str = "FINISHED") -> None:
         """Close every run this tracker opened."""
@@ -389,8 +431,70 @@ class Tracker:
         self.groups = []
 
 
+class RemoteTracker:
+    """A `Tracker` that lives where `calls` run (the stage's side process): MLflow imports and
+    opens its store there while the stage trains. Every call is queued and returns at once;
+    `start` names the runs itself, so nothing waits for MLflow's run ids. A call that fails
+    (an unreachable store) raises in the stage at its next `check` (every training event) or
+    when the runs end."""
+
+    KEY = "tracker"
+
+    def __init__(self, experiment: str, env: Mapping[str, str], calls: Calls) -> None:
+        self.root = project_root(env)
+        self.uri = tracking_uri(env, self.root)
+        self.calls = calls
+        self._runs = 0
+        calls.submit(Tracker, experiment, dict(env), Owner.this_process(), keep=self.KEY)
+
+    def _send(self, method: str, *args: Any) -> None:
+        self.calls.submit(Ref(self.KEY, method), *args)
+
+    def _name(self) -> str:
+        self._runs += 1
+        return f"run-{self._runs}"
+
+    def connect(self) -> None:
+        """Open the store and the experiment (see `Tracker.connect`)."""
+        self._send("connect")
+
+    def start(self, name: str, seeds: list[int], tags: dict[str, str],
+              entry_point: str = "") -> RunGroup:
+        """A parent run and one child per seed (see `Tracker.start`), under names of ours."""
+        group = RunGroup(self._name(), {seed: self._name() for seed in seeds})
+        self._send("start", name, seeds, tags, entry_point, group)
+        return group
+
+    def log(self, run_id: str, params: Mapping[str, object] | None = None,
+            series: Mapping[str, list[tuple[int, float]]] | None = None,
+            artifacts: list[Path] | None = None,
+            values: Mapping[str, float | None] | None = None) -> None:
+        """See `Tracker.log`; a file in `artifacts` must exist until the next `drain`."""
+        self._send("log", run_id, params, series, artifacts, values)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self._send("set_tags", run_id, dict(tags))
+
+    def log_datasets(self, run_ids: list[str], datasets: list[DataInput]) -> None:
+        self._send("log_datasets", run_ids, datasets)
+
+    def log_model(self, run_id: str, build: Callable[..., Any], args: tuple[Any, ...],
+                  example: np.ndarray) -> None:
+        """See `Tracker.log_model`; `build` must be importable by name."""
+        self._send("log_model", run_id, build, args, example)
+
+    def check(self) -> None:
+        """Raise the error of a call that already failed, without waiting."""
+        self.calls.poll()
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Close every run, after every queued call; raise the first call's error."""
+        self._send("end", status)
+        self.calls.drain()
+
+
 @contextlib.contextmanager
-def tracked(tracker: Tracker) -> Iterator[Tracker]:
+def tracked(tracker: Tracker | RemoteTracker) -> Iterator[Tracker | RemoteTracker]:
     """End the runs FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM."""
     try:
         yield tracker
@@ -403,7 +507,7 @@ def tracked(tracker: Tracker) -> Iterator[Tracker]:
     tracker.end("FINISHED")
 
 
-def _end_quietly(tracker: Tracker, status: str) -> None:
+def _end_quietly(tracker: Tracker | RemoteTracker, status: str) -> None:
     """Mark the runs on the way out of a failure; a store that is gone must not hide why."""
     with contextlib.suppress(Exception):
         tracker.end(status)
@@ -413,7 +517,7 @@ class LiveLog:
     """Metric points buffered per run and sent together at most every `every` seconds, so a
     user watching `mlflow ui` sees curves grow while the stage trains."""
 
-    def __init__(self, tracker: Tracker, every: float = FLUSH_SECONDS,
+    def __init__(self, tracker: Tracker | RemoteTracker, every: float = FLUSH_SECONDS,
                  now=time.monotonic) -> None:
         self.tracker = tracker
         self.every = every
@@ -427,7 +531,9 @@ class LiveLog:
             slot.setdefault(key, []).extend(points)
 
     def flush(self, force: bool = False) -> None:
-        """Send what is buffered if `every` seconds have passed (or always, with force)."""
+        """Send what is buffered if `every` seconds have passed (or always, with force); a
+        store that failed meanwhile fails the stage now."""
+        self.tracker.check()
         if not force and self.now() - self.last < self.every:
             return
         pending, self.pending = self.pending, {}

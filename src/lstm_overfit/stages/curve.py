@@ -9,11 +9,10 @@ from pathlib import Path
 
 from lstm_overfit.datasets.arrays import load_dataset
 from lstm_overfit.infrastructure.outputs import write_json
-from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import REGULARIZED, load_params
 from lstm_overfit.records import merge, write_results
 from lstm_overfit.reporting.summary import stage_metrics
-from lstm_overfit.runs import Budget, Group, keras_process, network, train_groups
+from lstm_overfit.runs import Budget, Group, network, recording, train_groups
 
 
 def main(argv: list[str]) -> None:
@@ -32,12 +31,9 @@ def main(argv: list[str]) -> None:
                     p.base.seeds, p.train[args.dataset].epochs, str(args.data), data.noise_var,
                     **{args.kind: strength})
               for strength in grid if strength > 0]
-    with keras_process(p.engine) as side:
-        tracker = Tracker(p.mlflow.experiment, os.environ)
-        tracker.connect()
-        with tracked(tracker):
-            records, _ = train_groups(groups, Budget.of(p), tracker,
-                                      f"curve {args.kind} {args.dataset}", "lstm_overfit curve", side)
-            write_results(args.results, records)
-            merged = merge(records)[args.dataset]
-            write_json(args.metrics, stage_metrics(merged, p.memorization, p.base.article_epochs))
+    with recording(p.mlflow.experiment, os.environ, p.engine) as tracker:
+        records, _ = train_groups(groups, Budget.of(p), tracker,
+                                  f"curve {args.kind} {args.dataset}", "lstm_overfit curve")
+        write_results(args.results, records)
+        merged = merge(records)[args.dataset]
+        write_json(args.metrics, stage_metrics(merged, p.memorization, p.base.article_epochs))

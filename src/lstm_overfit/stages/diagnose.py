@@ -15,11 +15,10 @@ from lstm_overfit.datasets.arrays import Dataset
 from lstm_overfit.datasets.series import load_prepared, series_spec, shuffled_targets
 from lstm_overfit.engine.fast import History, Network, Trainer
 from lstm_overfit.infrastructure.outputs import atomic_file, write_json
-from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import Params, Series, load_params
 from lstm_overfit.records import DatasetRecord, write_results
 from lstm_overfit.reporting.figures import series_figure
-from lstm_overfit.runs import Budget, Group, keras_process, train_groups
+from lstm_overfit.runs import Budget, Group, recording, train_groups
 from lstm_overfit.science.diagnosis import VARIANTS, Controls, Result, controls, diagnose, mase
 
 
@@ -70,13 +69,9 @@ def main(argv: list[str]) -> None:
         found.append(result)
         return result.tags()
 
-    with keras_process(p.engine) as side:
-        tracker = Tracker(p.mlflow.experiment, os.environ)
-        tracker.connect()
-        with tracked(tracker):
-            records, _ = train_groups(groups(args.name, spec, data, c, p, str(args.data)), budget,
-                                      tracker, f"diagnose {args.name}", "lstm_overfit diagnose",
-                                      side, tag)
+    with recording(p.mlflow.experiment, os.environ, p.engine) as tracker:
+        records, _ = train_groups(groups(args.name, spec, data, c, p, str(args.data)), budget,
+                                  tracker, f"diagnose {args.name}", "lstm_overfit diagnose", tag)
     result = found[0]
     write_results(args.results, records)
     write_json(args.diagnosis, {"series": args.name, "info": prepared.info,

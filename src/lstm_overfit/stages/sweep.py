@@ -12,11 +12,10 @@ from lstm_overfit.datasets.arrays import Dataset
 from lstm_overfit.datasets.synthetic import random_split
 from lstm_overfit.engine.fast import Network, steps_per_epoch
 from lstm_overfit.infrastructure.outputs import write_csv, write_json
-from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import Sweep, load_params
 from lstm_overfit.records import write_results
 from lstm_overfit.reporting.summary import SWEEP_COLUMNS, sweep_metrics, sweep_rows
-from lstm_overfit.runs import Budget, Group, keras_process, train_groups
+from lstm_overfit.runs import Budget, Group, recording, train_groups
 
 
 def sweep_datasets(p: Sweep) -> dict[int, Dataset]:
@@ -39,12 +38,8 @@ def main(argv: list[str]) -> None:
     groups = [Group(f"sweep_n{n}", data, Network(w.units, w.features), "baseline", p.base.seeds,
                     math.ceil(w.max_steps / steps_per_epoch(n, batch)), f"sweep n={n}")
               for n, data in sweep_datasets(w).items()]
-    with keras_process(p.engine) as side:
-        tracker = Tracker(p.mlflow.experiment, os.environ)
-        tracker.connect()
-        with tracked(tracker):
-            records, _ = train_groups(groups, Budget.of(p), tracker, "sweep", "lstm_overfit sweep",
-                                      side)
-            write_results(args.results, records)
-            write_json(args.metrics, sweep_metrics(records, p.memorization))
-            write_csv(args.plot, sweep_rows(records, p.memorization), SWEEP_COLUMNS)
+    with recording(p.mlflow.experiment, os.environ, p.engine) as tracker:
+        records, _ = train_groups(groups, Budget.of(p), tracker, "sweep", "lstm_overfit sweep")
+        write_results(args.results, records)
+        write_json(args.metrics, sweep_metrics(records, p.memorization))
+        write_csv(args.plot, sweep_rows(records, p.memorization), SWEEP_COLUMNS)

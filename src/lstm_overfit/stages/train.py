@@ -9,11 +9,10 @@ from pathlib import Path
 from lstm_overfit.datasets.arrays import load_dataset
 from lstm_overfit.errors import StageError
 from lstm_overfit.infrastructure.outputs import write_csv, write_json
-from lstm_overfit.infrastructure.tracking import Tracker, tracked
 from lstm_overfit.params import REGULARIZED, load_params
 from lstm_overfit.records import write_results
 from lstm_overfit.reporting.summary import curve_rows, stage_metrics
-from lstm_overfit.runs import Budget, Group, keras_process, network, save_models, train_groups
+from lstm_overfit.runs import Budget, Group, network, recording, save_models, train_groups
 
 
 def main(argv: list[str]) -> None:
@@ -36,14 +35,11 @@ def main(argv: list[str]) -> None:
                   dropout=p.model.dropout_rate if args.variant == "dropout" else 0.0,
                   l2=p.model.l2 if args.variant == "l2" else 0.0)
     budget = Budget.of(p)
-    with keras_process(p.engine) as side:
-        tracker = Tracker(p.mlflow.experiment, os.environ)
-        tracker.connect()
-        with tracked(tracker):
-            records, histories = train_groups([group], budget, tracker, f"train {group.label}",
-                                              "lstm_overfit train", side)
-            rec = records[0]
-            write_results(args.results, records)
-            write_json(args.metrics, stage_metrics(rec, p.memorization, p.base.article_epochs))
-            write_csv(args.plots, curve_rows(rec, list(rec.runs)))
-            save_models([group], histories, args.models, side)
+    with recording(p.mlflow.experiment, os.environ, p.engine) as tracker:
+        records, histories = train_groups([group], budget, tracker, f"train {group.label}",
+                                          "lstm_overfit train")
+        rec = records[0]
+        write_results(args.results, records)
+        write_json(args.metrics, stage_metrics(rec, p.memorization, p.base.article_epochs))
+        write_csv(args.plots, curve_rows(rec, list(rec.runs)))
+        save_models([group], histories, args.models, tracker.calls)
