@@ -172,3 +172,20 @@ def test_a_seeded_keras_fit_shuffles_every_epoch_alike(how, distinct):
     out = subprocess.run([sys.executable, "-c", FIT_ORDERS, how], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split()[-1] == str(distinct)
+
+
+def test_a_saved_model_s_bytes_do_not_depend_on_the_models_built_before_it(keras, tmp_path):
+    """Keras numbers unnamed layers by how many it made before (`lstm_3`), and a weights
+    file carries the names: a side process that built a warm-up model first must save the
+    same bytes."""
+    net, run = Network(3, 1), RunSpec("dropout", 0, 0.5)
+
+    def saved(path):
+        model = keras_fit.article_model(keras, net, run, (4, 1))
+        model.set_weights([np.full_like(w, 0.5) for w in model.get_weights()])
+        model.save_weights(path)
+        return path.read_bytes()
+
+    first = saved(tmp_path / "a.weights.h5")
+    keras_fit.article_model(keras, Network(2, 1, "classification", 5), run, (4,))
+    assert saved(tmp_path / "b.weights.h5") == first

@@ -49,18 +49,23 @@ def article_model(keras, network: Network, run: RunSpec, input_shape: tuple[int,
                   dropout_seed: int | None = None):
     """The article's model: [Embedding(mask_zero)] -> LSTM(units) -> [Dropout] -> Dense(1
     [, sigmoid]), with Keras' own initializers (replaced by `set_weights` where it matters).
-    `dropout_seed` seeds the Dropout layer's draws when it trains."""
+    `dropout_seed` seeds the Dropout layer's draws when it trains. The layers are named, not
+    numbered by how many models the process built before (`lstm_3`): a saved file's bytes
+    carry the names."""
     reg = keras.regularizers.L2(run.l2) if run.l2 else None
     if network.vocab:
-        inp = keras.Input(shape=input_shape, dtype="int32")
-        x = keras.layers.Embedding(network.vocab, network.features, mask_zero=True)(inp)
+        inp = keras.Input(shape=input_shape, dtype="int32", name="input_layer")
+        x = keras.layers.Embedding(network.vocab, network.features, mask_zero=True,
+                                   name="embedding")(inp)
     else:
-        inp = keras.Input(shape=input_shape)
+        inp = keras.Input(shape=input_shape, name="input_layer")
         x = inp
-    h = keras.layers.LSTM(network.units, kernel_regularizer=reg, recurrent_regularizer=reg)(x)
+    h = keras.layers.LSTM(network.units, kernel_regularizer=reg, recurrent_regularizer=reg,
+                          name="lstm")(x)
     if run.dropout:
-        h = keras.layers.Dropout(run.dropout, seed=dropout_seed)(h)
-    out = keras.layers.Dense(1, activation="sigmoid" if network.vocab else None)(h)
+        h = keras.layers.Dropout(run.dropout, seed=dropout_seed, name="dropout")(h)
+    out = keras.layers.Dense(1, activation="sigmoid" if network.vocab else None,
+                             name="dense")(h)
     return keras.Model(inp, out, name=run.name)
 
 
