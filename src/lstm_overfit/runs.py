@@ -37,7 +37,7 @@ from lstm_overfit.engine.keras_fit import article_model, weight_names
 from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.infrastructure.progress import Plan, Progress
 from lstm_overfit.infrastructure.runtime import import_keras
-from lstm_overfit.infrastructure.sidecar import Calls, Inline, Sidecar, sidecar
+from lstm_overfit.infrastructure.sidecar import Calls, Inline, Sidecar, sidecar, warm_up
 from lstm_overfit.infrastructure.tracking import (
     DataInput,
     LiveLog,
@@ -304,7 +304,8 @@ def train_groups(groups: list[Group], budget: Budget, tracker: RemoteTracker, la
         tracker.log_datasets([rg.parent, *rg.children.values()], data_inputs(g, digest))
         mlflow_groups.append(rg)
     # Once the runs exist: Keras loads while they train, for their models at the end.
-    side.submit(warm_model_logging)
+    side.submit(warm_up, import_keras)
+    side.submit(warm_up, warm_mlflow_keras)
     jobs = [Job(g.label, g.data, g.network, run, g.schedule(budget), budget.batch_size)
             for g in groups for run in g.runs()]
     live = LiveLog(tracker)
@@ -376,14 +377,6 @@ def keras_model(weights: dict[str, np.ndarray], network: Network, run: RunSpec,
     model = article_model(import_keras(), network, run, input_shape)
     model.set_weights([weights[k] for k in weight_names(network)])
     return model
-
-
-def warm_model_logging() -> None:
-    """Import Keras and save a first, tiny model in MLflow's Keras flavour (nowhere in the
-    store): what the first logged model would pay after training, paid while it runs."""
-    network = Network(1, 1)
-    warm_mlflow_keras(article_model(import_keras(), network, RunSpec("baseline", 0), (1, 1)),
-                      np.zeros((1, 1, 1), np.float32))
 
 
 def save_weights(weights: dict[str, np.ndarray], network: Network, run: RunSpec,

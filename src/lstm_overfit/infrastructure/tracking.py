@@ -25,7 +25,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -170,40 +169,30 @@ def answering(uri: str) -> Iterator[None]:
         raise StageError(f"MLflow tracking store {uri} stopped answering: {first}") from exc
 
 
-def _keras_flavour(model, example) -> dict[str, Any]:
-    """What every saved model carries: a signature taken from `example` inputs, and its
-    requirements."""
-    from mlflow.models import infer_signature
-
-    # A plain call, not predict(): each model's predict function would be traced anew.
-    signature = infer_signature(example, np.asarray(model(example, training=False)))
-    # Explicit requirements: inferring them re-imports the world (seconds a model).
-    return {"signature": signature, "pip_requirements": [f"keras=={keras_version()}"]}
-
-
 def log_keras_model(uri: str, root: Path, run_id: str, model, example,
                     name: str = "model") -> None:
     """The trained model in MLflow's Keras flavour (native `.keras`) on run `run_id` of the
     store at `uri` (project `root`), with a signature taken from `example` inputs. Runs in the
     stage's side process, where Keras is imported while the stage trains."""
     import mlflow
+    from mlflow.models import infer_signature
 
-    flavour = _keras_flavour(model, example)
+    # A plain call, not predict(): each model's predict function would be traced anew.
+    signature = infer_signature(example, np.asarray(model(example, training=False)))
     with store_lock(uri, root), answering(uri):
         mlflow.set_tracking_uri(uri)
         with mlflow.start_run(run_id=run_id):
-            mlflow.keras.log_model(model, name=name, **flavour)
+            # Explicit requirements: inferring them re-imports the world (seconds a model).
+            mlflow.keras.log_model(model, name=name, signature=signature,
+                                   pip_requirements=[f"keras=={keras_version()}"])
 
 
-def warm_mlflow_keras(model, example) -> None:
-    """Save `model` in MLflow's Keras flavour to a temporary folder, nowhere in the store: the
-    first model a process saves pays for imports and for MLflow's check of its requirements
-    against every installed package (~1.5 s), here while the stage trains (side process)."""
-    import mlflow.keras
-
-    flavour = _keras_flavour(model, example)
-    with tempfile.TemporaryDirectory() as tmp:
-        mlflow.keras.save_model(model, str(Path(tmp) / "model"), **flavour)
+def warm_mlflow_keras() -> None:
+    """Import what `log_keras_model` uses, before it is needed (in the side process). Saving
+    a first model here too was measured slower: MLflow's first save checks its requirements
+    against every installed package (~1.5 s of a core), which then competes with training."""
+    import mlflow.keras  # noqa: F401
+    from mlflow.models import infer_signature  # noqa: F401
 
 
 @dataclass
