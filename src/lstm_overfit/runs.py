@@ -7,8 +7,8 @@ training runs (children: every measurement; parents: seed mean and spread), and 
 results records. `save_models` writes each run's Keras model.
 
 MLflow (~3 s to import and open its store) and Keras (TensorFlow, ~4 s, needed only to save and
-log the trained models) load in a side process (`recording`) while the stage trains: the stage
-itself imports neither.
+log the trained models) load in a side process (`recording`) while the stage trains: with the
+fast engine the training process imports neither.
 """
 
 from __future__ import annotations

@@ -176,8 +176,8 @@ def test_a_seeded_keras_fit_shuffles_every_epoch_alike(how, distinct):
 
 def test_a_saved_model_s_bytes_do_not_depend_on_the_models_built_before_it(keras, tmp_path):
     """Keras numbers unnamed layers by how many it made before (`lstm_3`), and a weights
-    file carries the names: a side process that built a warm-up model first must save the
-    same bytes."""
+    file carries the names: the side process builds each run's model for MLflow before it
+    saves the weights, and a stage's files must not depend on how many runs came first."""
     net, run = Network(3, 1), RunSpec("dropout", 0, 0.5)
 
     def saved(path):

@@ -127,8 +127,11 @@ def test_poll_keeps_the_answers_it_took_for_drain():
     with sidecar() as side:
         side.submit(operator.add, 1, 1)
         side.submit(operator.add, 2, 2)
-        time.sleep(1)
-        side.poll()
+        deadline = time.monotonic() + 20
+        while side._pending and time.monotonic() < deadline:
+            side.poll()
+            time.sleep(0.01)
+        assert side._pending == 0
         side.submit(operator.add, 3, 3)
         assert side.drain() == [2, 4, 6]
 
@@ -142,3 +145,16 @@ def test_inline_keeps_objects_and_polls_the_same_way():
         side.poll()
     side.poll()  # raised once
     assert side.call(Ref("l", "pop")) == 5
+
+
+def test_kill_drops_the_queue_and_inline_forgets_a_failed_call():
+    with sidecar() as side:
+        side.submit(time.sleep, 60)
+        started = time.monotonic()
+        side.kill()
+    assert time.monotonic() - started < 10
+    assert side._proc.returncode == -signal.SIGKILL
+    inline = Inline()
+    inline.submit(operator.truediv, 1, 0)
+    inline.kill()
+    assert inline.call(operator.add, 1, 1) == 2

@@ -224,11 +224,9 @@ def test_a_remote_tracker_records_in_the_side_process_under_names_it_gave(env):
         tracker.connect()
         with tracked(tracker):
             group = tracker.start("toy/baseline", [0, 1], {"dataset": "toy"})
-            assert group.parent not in group.children.values()
             tracker.log(group.children[1], params={"seed": 1},
                         series={"fit_loss": [(1, 0.5), (2, 0.25)]})
             tracker.set_tags(group.parent, {"outcome": "memorized"})
-            tracker.check()  # nothing has failed
     client = MlflowClient(tracking_uri=tracker.uri)
     exp = client.get_experiment_by_name("exp-remote")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
@@ -255,3 +253,62 @@ def test_a_remote_tracker_reports_an_unreachable_store_at_a_check_within_seconds
                 tracker.check()
                 time.sleep(0.05)
         assert time.monotonic() - start < 20
+
+
+def test_a_call_that_failed_in_the_queue_ends_the_runs_failed_not_finished(env):
+    with sidecar() as side:
+        tracker = RemoteTracker("exp-late", env, side)
+        tracker.connect()
+        with pytest.raises(StageError, match="stopped answering"), tracked(tracker):
+            tracker.start("toy/baseline", [0], {})
+            tracker.log("no-such-run", params={"a": 1})  # fails in the side process
+    client = MlflowClient(tracking_uri=tracker.uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp-late").experiment_id])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FAILED"}
+
+
+REMOTE_SIGTERM_STAGE = """
+import faulthandler, os, signal, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it hangs, if it does
+from lstm_overfit.cli import _interrupt
+from lstm_overfit.infrastructure.sidecar import sidecar
+from lstm_overfit.infrastructure.tracking import RemoteTracker, tracked
+signal.signal(signal.SIGTERM, _interrupt)
+with sidecar() as side:
+    tracker = RemoteTracker("exp-term", os.environ, side)
+    tracker.connect()
+    with tracked(tracker):
+        tracker.start("toy/baseline", [0], {})
+        print(side.call(os.getpid), flush=True)  # the runs exist
+        side.submit(time.sleep, 120)  # the side process is busy (an import, a model, ...)
+        time.sleep(120)
+"""
+
+
+def test_sigterm_to_the_process_group_ends_the_runs_killed_at_once(env):
+    """A stage and its busy side process stopped together (`timeout`, a CI cancel): the runs
+    end KILLED within seconds, not behind the side process's queue."""
+    import signal
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    proc = subprocess.Popen([sys.executable, "-c", REMOTE_SIGTERM_STAGE], env={**clean, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    side = int(proc.stdout.readline())
+    time.sleep(1)  # the stage is in its training loop, the side process in its long call
+    os.killpg(proc.pid, signal.SIGTERM)
+    start = time.monotonic()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()
+        pytest.fail(f"the stage hangs after SIGTERM:\n{proc.communicate()[1][-6000:]}")
+    assert time.monotonic() - start < 30
+    assert proc.returncode != 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(side, 0)
+    client = MlflowClient(tracking_uri=tracking_uri({}, project_root(env)))
+    runs = client.search_runs([client.get_experiment_by_name("exp-term").experiment_id])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"KILLED"}

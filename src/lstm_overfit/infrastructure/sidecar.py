@@ -59,6 +59,10 @@ class Calls:
         """Raise the error of a call that has already failed, without waiting for the others."""
         raise NotImplementedError
 
+    def kill(self) -> None:
+        """Stop at once: the queued calls are dropped, the one running is not waited for."""
+        raise NotImplementedError
+
     def call(self, fn: Target, *args: Any) -> object:
         self.submit(fn, *args)
         return self.drain()[-1]
@@ -137,12 +141,20 @@ class Sidecar(Calls):
 
     def _gone(self) -> StageError:
         code = self._proc.wait()
-        return StageError(f"the side process (Keras, MLflow models) ended with exit code {code}")
+        return StageError(f"the side process (MLflow, Keras) ended with exit code {code}")
+
+    def kill(self) -> None:
+        self.close(kill=True)
 
     def close(self, kill: bool = False) -> None:
         """End the side process: after its queued calls, or at once with `kill`."""
         if kill:
+            # Not through the queues: a signal (Ctrl-C, SIGTERM) that interrupted the stage
+            # inside a queue's lock leaves it held. The threads are daemons; they end with
+            # the stage.
             self._proc.kill()
+            self._proc.wait()
+            return
         self._outbox.put(None)  # the writer closes the pipe after the queued calls
         self._writer.join()
         self._proc.wait()
@@ -190,7 +202,10 @@ def _receive(pipe) -> bytes | None:
 def serve() -> None:
     """The side process's loop: calls from stdin, (ok, result or exception) to stdout."""
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stage's to handle
+    # Ctrl-C and a SIGTERM sent to the whole process group are the stage's to handle: it ends
+    # its runs, then kills this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library printing to stdout must not corrupt the replies
     kept: dict[str, object] = {}
@@ -249,3 +264,7 @@ class Inline(Calls):
         error, self._error = self._error, None
         if error is not None:
             raise error
+
+    def kill(self) -> None:
+        """Nothing runs elsewhere: a call that failed is forgotten."""
+        self._results, self._error = [], None

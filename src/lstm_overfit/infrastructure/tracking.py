@@ -9,8 +9,9 @@ while training runs instead, through `LiveLog`: buffered, with `step` = epoch, o
 per run at most every few seconds. Each trained model is still logged in MLflow's Keras flavour.
 
 A training stage keeps its `Tracker` in its side process (`RemoteTracker`, infrastructure/
-sidecar.py): MLflow imports, opens its store and creates the runs there while the stage trains,
-and the stage neither imports MLflow nor waits for a store write.
+sidecar.py): MLflow imports, opens its store and creates the runs there while the stage trains;
+the stage queues its calls and waits for them only once training is over. A stage that fails
+or is interrupted kills that process and ends its own runs itself (`Tracker.end_owned`).
 
 A process killed with SIGKILL (the OOM killer, a closed lid, a CI timeout) cannot end its runs,
 so every run names its owner (host, boot, pid and the pid's start time) and carries a heartbeat;
@@ -240,7 +241,8 @@ class Tracker:
         return store_lock(self.uri, self.root)
 
     def connect(self) -> None:
-        """Open the store and the experiment; fail in seconds, before any training."""
+        """Open the store and the experiment; fail in seconds (in a side process: at the
+        stage's next check)."""
         from mlflow import MlflowClient
 
         try:
@@ -419,6 +421,18 @@ class Tracker:
     def check(self) -> None:
         """Nothing to do: this tracker's calls raise their errors where they happen."""
 
+    def end_owned(self, status: str) -> list[str]:
+        """End `status` every RUNNING run of the experiment that this tracker's owner created
+        (for a stage whose side process, which knows its runs' ids, is gone); their ids."""
+        owner = self._owner.tags()
+        query = " and ".join(["attributes.status = 'RUNNING'",
+                              *(f"tags.`{k}` = '{v}'" for k, v in owner.items())])
+        with self._locked(), self._answering():
+            runs = self._client.search_runs([self._experiment_id], query, max_results=1000)
+            for run in runs:
+                self._client.set_terminated(run.info.run_id, status=status)
+        return [run.info.run_id for run in runs]
+
     def end(self, status: str = "FINISHED") -> None:
         """Close every run this tracker opened."""
         if self._beating is not None:
@@ -446,8 +460,9 @@ class RemoteTracker:
         self.root = project_root(env)
         self.uri = tracking_uri(env, self.root)
         self.calls = calls
+        self._experiment, self._env = experiment, dict(env)
         self._runs = 0
-        calls.submit(Tracker, experiment, dict(env), Owner.this_process(), keep=self.KEY)
+        calls.submit(Tracker, experiment, self._env, Owner.this_process(), keep=self.KEY)
 
     def _send(self, method: str, *args: Any) -> None:
         self.calls.submit(Ref(self.KEY, method), *args)
@@ -457,8 +472,10 @@ class RemoteTracker:
         return f"run-{self._runs}"
 
     def connect(self) -> None:
-        """Open the store and the experiment (see `Tracker.connect`)."""
+        """Open the store and the experiment (see `Tracker.connect`); where the calls run in
+        this process, a store that does not answer fails here."""
         self._send("connect")
+        self.calls.poll()
 
     def start(self, name: str, seeds: list[int], tags: dict[str, str],
               entry_point: str = "") -> RunGroup:
@@ -490,23 +507,34 @@ class RemoteTracker:
         self.calls.poll()
 
     def end(self, status: str = "FINISHED") -> None:
-        """Close every run, after every queued call; raise the first call's error."""
-        self._send("end", status)
-        self.calls.drain()
+        """FINISHED: close every run once every queued call has succeeded (else raise the
+        first one's error, the runs still open). FAILED or KILLED: at once, not behind the
+        queue (an import, models, a store that hangs): the side process is killed and this
+        process ends the runs its owner tags name."""
+        if status == "FINISHED":
+            self.calls.drain()
+            self._send("end", status)
+            self.calls.drain()
+            return
+        self.calls.kill()
+        tracker = Tracker(self._experiment, self._env, Owner.this_process())
+        tracker.connect()
+        tracker.end_owned(status)
 
 
 @contextlib.contextmanager
 def tracked(tracker: Tracker | RemoteTracker) -> Iterator[Tracker | RemoteTracker]:
-    """End the runs FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM."""
+    """End the runs FINISHED, FAILED on an error (ending them FINISHED included), KILLED on
+    Ctrl-C or SIGTERM."""
     try:
         yield tracker
+        tracker.end("FINISHED")
     except KeyboardInterrupt:
         _end_quietly(tracker, "KILLED")
         raise
     except BaseException:
         _end_quietly(tracker, "FAILED")
         raise
-    tracker.end("FINISHED")
 
 
 def _end_quietly(tracker: Tracker | RemoteTracker, status: str) -> None:
