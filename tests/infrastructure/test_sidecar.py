@@ -158,3 +158,16 @@ def test_kill_drops_the_queue_and_inline_forgets_a_failed_call():
     inline.submit(operator.truediv, 1, 0)
     inline.kill()
     assert inline.call(operator.add, 1, 1) == 2
+
+
+def test_kill_does_not_need_the_queues_a_signal_may_have_left_locked():
+    """Ctrl-C or SIGTERM raised inside `Queue.put` leaves the queue's lock held: killing the
+    side process must not wait for it."""
+    side = Sidecar()
+    side.submit(time.sleep, 60)
+    side._outbox.mutex.acquire()
+    side._inbox.mutex.acquire()
+    started = time.monotonic()
+    side.kill()
+    assert time.monotonic() - started < 10
+    assert side._proc.returncode == -signal.SIGKILL
