@@ -37,7 +37,7 @@ from lstm_overfit.engine.keras_fit import article_model, weight_names
 from lstm_overfit.infrastructure.outputs import atomic_dir
 from lstm_overfit.infrastructure.progress import Plan, Progress
 from lstm_overfit.infrastructure.runtime import import_keras
-from lstm_overfit.infrastructure.sidecar import Calls, Inline, Sidecar, sidecar, warm_up
+from lstm_overfit.infrastructure.sidecar import Calls, Inline, sidecar, warm_up
 from lstm_overfit.infrastructure.tracking import (
     DataInput,
     LiveLog,
@@ -121,22 +121,12 @@ class Group:
 
 
 @contextlib.contextmanager
-def keras_process(engine: str) -> Iterator[Sidecar | Inline]:
-    """Where the stage's runs are recorded and its models saved: a side process, on the core
-    the stage's start-up leaves idle; this process for the Keras engine, which has Keras loaded
-    anyway."""
-    if engine == "keras":
-        yield Inline()
-        return
-    with sidecar() as side:
-        yield side
-
-
-@contextlib.contextmanager
 def recording(experiment: str, env: Mapping[str, str], engine: str) -> Iterator[RemoteTracker]:
-    """The stage's MLflow runs, recorded from `keras_process`: the store opens there while the
-    stage goes on; the runs end FINISHED, or FAILED or KILLED as `tracked` says."""
-    with keras_process(engine) as side:
+    """The stage's MLflow runs, recorded (and its models saved) in a side process, on the core
+    the stage's start-up leaves idle; in this process for the Keras engine, which has Keras
+    loaded anyway. The runs end FINISHED, or FAILED or KILLED as `tracked` says."""
+    with contextlib.ExitStack() as stack:
+        side = Inline() if engine == "keras" else stack.enter_context(sidecar())
         tracker = RemoteTracker(experiment, env, side)
         tracker.connect()
         with tracked(tracker):

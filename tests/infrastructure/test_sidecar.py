@@ -15,11 +15,12 @@ import time
 import pytest
 
 from lstm_overfit.errors import StageError
-from lstm_overfit.infrastructure.sidecar import Inline, Ref, Sidecar, sidecar
+from lstm_overfit.infrastructure.sidecar import Inline, Ref, Sidecar, sidecar, warm_up
 
 
 def test_calls_run_in_another_process_and_answer_in_order():
-    with sidecar((os.getpid,)) as side:
+    with sidecar() as side:
+        side.submit(warm_up, os.getpid)
         side.submit(print, "a library's line on stdout must not corrupt the replies")
         side.submit(operator.add, 2, 3)
         side.submit(os.getpid)

@@ -71,7 +71,7 @@ class Calls:
 class Sidecar(Calls):
     """The side process: `submit` calls, `drain` waits for all of them (raising the first error)."""
 
-    def __init__(self, warm: tuple[Callable[[], object], ...] = ()) -> None:
+    def __init__(self) -> None:
         self._proc = subprocess.Popen(
             [sys.executable, "-c", "from lstm_overfit.infrastructure.sidecar import serve; serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -85,8 +85,6 @@ class Sidecar(Calls):
         self._writer = threading.Thread(target=self._write, daemon=True)
         self._writer.start()
         threading.Thread(target=self._read, daemon=True).start()
-        for fn in warm:
-            self.submit(warm_up, fn)
 
     def _write(self) -> None:
         assert self._proc.stdin is not None
@@ -161,9 +159,9 @@ class Sidecar(Calls):
 
 
 @contextlib.contextmanager
-def sidecar(warm: tuple[Callable[[], object], ...] = ()) -> Iterator[Sidecar]:
+def sidecar() -> Iterator[Sidecar]:
     """A side process for the stage's life; on an error or Ctrl-C it is killed, not waited for."""
-    side = Sidecar(warm)
+    side = Sidecar()
     try:
         yield side
     except BaseException:

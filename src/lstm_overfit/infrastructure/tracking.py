@@ -418,9 +418,6 @@ class Tracker:
         """The Keras model `build(*args)` in MLflow's Keras flavour on run `run_id`."""
         log_keras_model(self.uri, self.root, self._id(run_id), build(*args), example)
 
-    def check(self) -> None:
-        """Nothing to do: this tracker's calls raise their errors where they happen."""
-
     def end_owned(self, status: str) -> list[str]:
         """End `status` every RUNNING run of the experiment that this tracker's owner created
         (for a stage whose side process, which knows its runs' ids, is gone); their ids."""
@@ -547,7 +544,7 @@ class LiveLog:
     """Metric points buffered per run and sent together at most every `every` seconds, so a
     user watching `mlflow ui` sees curves grow while the stage trains."""
 
-    def __init__(self, tracker: Tracker | RemoteTracker, every: float = FLUSH_SECONDS,
+    def __init__(self, tracker: RemoteTracker, every: float = FLUSH_SECONDS,
                  now=time.monotonic) -> None:
         self.tracker = tracker
         self.every = every
