@@ -272,3 +272,19 @@ def test_same_bits_under_the_settings_that_differ_between_machines(tmp_path):
     assert digest(LSTM_OVERFIT_GEMM="scalar", OPENBLAS_CORETYPE="Sandybridge") == host
     # And what this machine computes is what the machine that committed the results computed.
     assert host == GOLDEN
+
+
+def test_warm_up_loads_the_kernels_and_ends_its_thread():
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, threading
+        from lstm_overfit.infrastructure.runtime import pin_runtime
+        pin_runtime()  # as every stage does: one OpenBLAS thread, which starts none of its own
+        from lstm_overfit.engine import fast, kernels
+        fast.warm_up()
+        print(len(os.listdir("/proc/self/task")), threading.active_count(),
+              len(kernels.train_step.signatures), len(kernels.infer.signatures))
+    """)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    tasks, threads, steps, infers = map(int, out.stdout.split())
+    assert (tasks, threads) == (1, 1)
+    assert steps >= 1 and infers >= 1

@@ -172,3 +172,21 @@ def test_kill_does_not_need_the_queues_a_signal_may_have_left_locked():
     side.kill()
     assert time.monotonic() - started < 10
     assert side._proc.returncode == -signal.SIGKILL
+
+
+def test_a_side_process_forked_in_advance_is_adopted_and_killed_like_a_started_one():
+    stage = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, time
+        from lstm_overfit.infrastructure.sidecar import FORKED, Sidecar, prefork
+        prefork()
+        forked = int(os.environ[FORKED].split(":")[0])
+        side = Sidecar()
+        print(FORKED in os.environ, forked == side.call(os.getpid), side.call(os.getppid) == os.getpid())
+        side.submit(time.sleep, 60)
+        side.kill()
+        print(side._proc.wait())
+        later = Sidecar()  # the next one is started, not adopted
+        print(later.call(os.getpid) != forked)
+        later.close()
+    """)], capture_output=True, text=True, timeout=60)
+    assert stage.stdout.split() == ["False", "True", "True", str(-signal.SIGKILL), "True"], stage.stderr

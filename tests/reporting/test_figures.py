@@ -103,3 +103,34 @@ def test_series_figure_shows_real_and_shuffled_against_the_naive_forecasts(tmp_p
     c = Controls(0.5, 1.0, 0.4, 0.5, 0.1, 0.01, 10)
     series_figure(recs, c, "s", 50, tmp_path / "s.png")
     assert not_blank(tmp_path / "s.png")
+
+
+def test_a_figure_has_the_same_bytes_after_the_warm_servers_first_figure(tmp_path):
+    """The warm server draws a throwaway figure before it forks stages (server.py): what a
+    stage draws next must not depend on it."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tests)!r})
+        import yaml
+        from lstm_overfit.params import parse_params
+        from lstm_overfit.reporting import figures
+        from records import claim_results
+        if sys.argv[1] == "warm":
+            figures.warm_up()
+        p = parse_params(yaml.safe_load(open({str(tests.parent / "params.yaml")!r})))
+        results = claim_results(p)
+        figures.figure("sweep")(results, p, sys.argv[2] + "/sweep.png")
+        figures.figure("curves_ex1")(results, p, sys.argv[2] + "/curves.png")
+    """)
+    for kind in ("cold", "warm"):
+        (tmp_path / kind).mkdir()
+        subprocess.run([sys.executable, "-c", script, kind, str(tmp_path / kind)], check=True,
+                       timeout=120)
+    for name in ("sweep.png", "curves.png"):
+        assert (tmp_path / "warm" / name).read_bytes() == (tmp_path / "cold" / name).read_bytes()

@@ -420,3 +420,20 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
         raise errors[0]
     return [r for r in results if r is not None]
 
+
+
+def warm_up() -> None:
+    """Load every compiled kernel that training and measuring call (numba's cache on disk,
+    gemm.c's library), for a process that forks stages (server.py): one 1-epoch run of each
+    kind (a regressor, one with dropout and L2, a classifier) on tiny arrays. One worker
+    thread, which ends with the call, and no lent cores, whose helper threads would not."""
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3, 2), dtype=np.float32)
+    y = rng.random((8, 1), dtype=np.float32)
+    tokens = rng.integers(1, 6, (8, 3)).astype(np.int32)
+    numbers, text = Dataset(x, y, x, y), Dataset(tokens, y.round(), tokens, y.round(), vocab=6)
+    once = Schedule(1, (1,))
+    train_all([Job("warm", numbers, Network(4, 2), RunSpec("baseline", 0), once, 4),
+               Job("warm", numbers, Network(4, 2), RunSpec("dropout", 0, 0.5, 0.01), once, 4),
+               Job("warm", text, Network(4, 2, "classification", 6), RunSpec("baseline", 0),
+                   once, 4)], workers=1, lend=False)

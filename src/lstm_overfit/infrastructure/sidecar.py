@@ -29,6 +29,7 @@ from typing import Any
 from lstm_overfit.errors import StageError
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
+FORKED = "LSTM_OVERFIT_SIDE"  # "pid:to_fd:from_fd" of a side process `prefork` started
 FRAME = struct.Struct("<Q")  # each message: its length, then its pickle
 
 
@@ -72,9 +73,11 @@ class Sidecar(Calls):
     """The side process: `submit` calls, `drain` waits for all of them (raising the first error)."""
 
     def __init__(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", "from lstm_overfit.infrastructure.sidecar import serve; serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        forked = os.environ.pop(FORKED, None)
+        self._proc: subprocess.Popen | _Forked = _Forked.adopt(forked) if forked else \
+            subprocess.Popen([sys.executable, "-c",
+                              "from lstm_overfit.infrastructure.sidecar import serve; serve()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._pending = 0
         self._ready: list[object] = []  # answers `poll` took in, for `drain`
         # A thread writes the calls, so that the stage goes on (training, drawing its figures)
@@ -156,6 +159,54 @@ class Sidecar(Calls):
         self._outbox.put(None)  # the writer closes the pipe after the queued calls
         self._writer.join()
         self._proc.wait()
+
+
+class _Forked:
+    """What Sidecar uses of a Popen, for a side process `prefork` forked."""
+
+    def __init__(self, pid: int, to_fd: int, from_fd: int) -> None:
+        self.pid = pid
+        self.stdin = os.fdopen(to_fd, "wb")
+        self.stdout = os.fdopen(from_fd, "rb")
+        self.returncode: int | None = None
+
+    @classmethod
+    def adopt(cls, spec: str) -> _Forked:
+        pid, to_fd, from_fd = (int(part) for part in spec.split(":"))
+        return cls(pid, to_fd, from_fd)
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def prefork() -> None:
+    """Fork the stage's side process now, from a warm server's child (infrastructure/warm.py)
+    while it has a single thread: it starts with MLflow and Keras already imported, and the
+    stage's first `Sidecar` adopts it. Unadopted, it ends with the stage."""
+    to_r, to_w = os.pipe()
+    from_r, from_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(to_r, 0)
+            os.dup2(from_w, 1)
+            for fd in (to_r, to_w, from_r, from_w):
+                os.close(fd)
+            serve()
+        finally:
+            os._exit(1)
+    os.close(to_r)
+    os.close(from_w)
+    os.set_inheritable(to_w, False)
+    os.set_inheritable(from_r, False)
+    os.environ[FORKED] = f"{pid}:{to_w}:{from_r}"
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ regularizer strength curves. PNG bytes are reproducible (no timestamps, fixed dp
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,19 @@ def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
     pyplot().close(fig)
+
+
+def warm_up() -> None:
+    """Draw and save one throwaway figure like the learning curves (log axes, a band, a legend
+    beside them): matplotlib loads its fonts and its PNG writer once, in a process that forks
+    stages (server.py)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.fill_between([1, 2], [1, 1], [2, 2], alpha=0.2, lw=0)
+    ax.plot([1, 2], [1.5, 1.2], label="warm")
+    ax.set(xscale="log", yscale="log", xlabel="epoch", ylabel="MSE", title="warm")
+    outside_legend(ax)
+    save_figure(fig, io.BytesIO())
 
 
 def reference_lines(ax, rec: DatasetRecord, stop_frac: float | None = None) -> None:

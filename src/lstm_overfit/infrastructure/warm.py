@@ -1,0 +1,385 @@
+"""The warm server: stages start in a process that has already imported what they need.
+
+A stage's own work often takes seconds, and starting Python with numpy, the engine's compiled
+kernels, pandas, matplotlib, MLflow and Keras takes seconds more, once per stage. The first
+stage of a run starts a server that imports them once (`serve`); every stage then hands its
+command line to the server (`run`), which forks a child for it. The child is a fresh copy of
+the server and runs the stage as a fresh process would: with the stage's arguments,
+directory, environment, umask and standard streams (the descriptors themselves, passed over
+the Unix socket), and its exit code or signal becomes the stage's. The server runs nothing
+itself, so one stage cannot leave state behind for the next.
+
+- A server serves one build: its socket is named by a hash of the package's files, the
+  interpreter, the installed packages and the environment variables that libraries read
+  when they load. Changed code gets a new server; the old one stops when idle.
+- Ctrl-C, SIGTERM and SIGHUP sent to the stage are passed on to its child; a stage killed
+  with SIGKILL closes its socket, and the child kills itself and its own children at once.
+- The server stops by itself after `IDLE_S` seconds without a stage.
+- `LSTM_OVERFIT_WARM=0` runs every stage in its own process, as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+SWITCH = "LSTM_OVERFIT_WARM"  # "0": no server
+IDLE_S = 120.0
+START_S = 60.0  # the longest a server may take to import everything before its first stage
+# Variables that libraries read once, when they load: a server whose imports saw other values
+# would run the stage differently from a fresh process.
+LOAD_TIME_ENV = ("PYTHON", "OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "TF_", "KERAS_", "ONEDNN_",
+                 "CUDA_", "MPL", "HOME", "LANG", "LC_", "XDG_", "LSTM_OVERFIT_GEMM")
+SOCKET_PATH_MAX = 107  # bytes: a Unix socket's path must fit sockaddr_un.sun_path
+FRAME = struct.Struct("<Q")
+STATUS = struct.Struct("<ii")  # (0, exit code) or (1, signal number)
+STARTED = b"s"  # the server forked the stage's child
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+Runner = Callable[[list[str]], int]
+
+
+def build_key(package: Path, env: dict[str, str]) -> str:
+    """What a server's imports depend on: the package's files, the interpreter, the installed
+    packages (their folders' modification times) and the load-time environment."""
+    h = hashlib.sha256()
+    h.update(f"{sys.executable}\0{sys.version}\0".encode())
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".so", ".c") and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    for entry in sys.path[1:]:  # not the first: the current directory, or the script's
+        with contextlib.suppress(OSError):
+            h.update(f"{entry}\0{os.stat(entry).st_mtime_ns}\0".encode())
+    for name in sorted(env):
+        if name.startswith(LOAD_TIME_ENV):
+            h.update(f"{name}={env[name]}\0".encode())
+    return h.hexdigest()[:20]
+
+
+def socket_dir() -> Path:
+    """The user's own folder for the servers' sockets (mode 0700)."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    path = Path(base) / f"lstm-overfit-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage's side
+
+
+def run(argv: list[str], key: str, command: list[str]) -> int | None:
+    """Run `argv` in the warm server for `key`, started with `command` if none is listening.
+    Returns the stage's exit code (a stage ended by a signal ends this process by the same
+    signal), or None when no server could be reached: the caller then runs the stage itself."""
+    try:
+        path = socket_dir() / f"{key}.sock"
+    except OSError:
+        return None
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+        return None
+    for _ in range(3):
+        sock = _connect(path) or _start(path, command)
+        if sock is None:
+            return None
+        status = _hand_over(sock, argv)
+        if status is not None:
+            return status
+    return None
+
+
+def _connect(path: Path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """One process at a time starts or stops the server for `path`."""
+    with open(path.with_suffix(".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _start(path: Path, command: list[str]) -> socket.socket | None:
+    with _lock(path):
+        sock = _connect(path)  # another stage may have started it meanwhile
+        if sock is not None:
+            return sock
+        path.unlink(missing_ok=True)  # left by a server that was killed
+        with open(path.with_suffix(".log"), "ab") as log:
+            server = subprocess.Popen([*command, str(path)], stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=log, start_new_session=True, cwd="/")
+        deadline = time.monotonic() + 10.0
+        while not path.exists():  # the server binds before it imports anything
+            if server.poll() is not None or time.monotonic() > deadline:
+                return None
+            time.sleep(0.005)
+        return _connect(path)
+
+
+def _hand_over(sock: socket.socket, argv: list[str]) -> int | None:
+    """Send the stage and wait for its end; None if the server closed before starting it."""
+    # Signals ignored here (a background job's SIGINT) stay ignored in the child, as they
+    # would in a fresh process; the others are passed on.
+    ignored = [s for s in FORWARDED if signal.getsignal(s) is signal.SIG_IGN]
+    request = json.dumps({"argv": [sys.argv[0], *argv], "cwd": os.getcwd(),
+                          "env": dict(os.environ), "umask": _umask(),
+                          "ignored": ignored}).encode()
+    try:
+        message = FRAME.pack(len(request)) + request
+        sent = socket.send_fds(sock, [message], [0, 1, 2])
+        sock.sendall(message[sent:])
+        sock.settimeout(START_S)
+        if sock.recv(1) != STARTED:
+            return None
+    except OSError:
+        return None
+    sock.settimeout(None)
+    previous = {s: signal.signal(s, lambda signum, _: _forward(sock, signum))
+                for s in FORWARDED if s not in ignored}
+    try:
+        data = b""
+        while len(data) < STATUS.size:
+            try:
+                chunk = sock.recv(STATUS.size - len(data))
+            except InterruptedError:
+                continue
+            if not chunk:
+                print("error: the warm server ended before the stage did", file=sys.stderr)
+                return 1
+            data += chunk
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        sock.close()
+    kind, value = STATUS.unpack(data)
+    if kind == 1:  # die as the child did, so that DVC sees the same end
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(value, signal.SIG_DFL)
+        os.kill(os.getpid(), value)
+        return 128 + value
+    return value
+
+
+def _forward(sock: socket.socket, signum: int) -> None:
+    with contextlib.suppress(OSError):
+        sock.send(bytes([signum]))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------
+# The server's side
+
+
+def serve(path: Path, warm: Iterable[Callable[[], object]], prepare: Callable[[], None],
+          runner: Runner, idle_s: float = IDLE_S) -> None:
+    """Listen at `path`, run every `warm` step (imports), then fork a child per stage: the
+    child calls `prepare` (while it is the only thread), then `runner(argv)`. Ends after
+    `idle_s` seconds without a stage, or when another server took over `path`."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(16)
+    inode = path.stat().st_ino
+    for step in warm:
+        step()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children: dict[int, socket.socket] = {}
+    idle_since = time.monotonic()
+    while True:
+        timeout = max(0.0, idle_since + idle_s - time.monotonic()) if not children else None
+        ready, _, _ = select.select([listener, wake_r], [], [], timeout)
+        if wake_r in ready:
+            os.read(wake_r, 512)
+        _reap(children)
+        if not children and idle_since == 0.0:
+            idle_since = time.monotonic()
+        if listener in ready:
+            conn, _ = listener.accept()
+            pid = _fork_child(conn, listener, (wake_r, wake_w), children, prepare, runner)
+            if pid:
+                children[pid] = conn
+                idle_since = 0.0
+            continue
+        replaced = not path.exists() or path.stat().st_ino != inode
+        if replaced or (not children and time.monotonic() - idle_since >= idle_s):
+            with _lock(path):
+                if not replaced:
+                    path.unlink(missing_ok=True)
+                listener.close()  # a stage that connected meanwhile starts a new server
+            while children:
+                pid, status = os.waitpid(-1, 0)
+                _report(children.pop(pid, None), status)
+            return
+
+
+def _reap(children: dict[int, socket.socket]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _report(children.pop(pid, None), status)
+
+
+def _report(conn: socket.socket | None, status: int) -> None:
+    """A child that exited has sent its code itself; one that a signal ended cannot."""
+    if conn is None:
+        return
+    if os.WIFSIGNALED(status):
+        with contextlib.suppress(OSError):
+            conn.sendall(STATUS.pack(1, os.WTERMSIG(status)))
+    conn.close()
+
+
+def _fork_child(conn: socket.socket, listener: socket.socket, wake: tuple[int, int],
+                children: dict[int, socket.socket], prepare: Callable[[], None],
+                runner: Runner) -> int:
+    try:
+        frame, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        size = FRAME.unpack(frame[:FRAME.size])[0]
+        data = frame[FRAME.size:]
+        while len(data) < size:
+            more = conn.recv(size - len(data))
+            if not more:
+                raise OSError("the stage closed its socket")
+            data += more
+        request = json.loads(data)
+    except (OSError, ValueError, struct.error):
+        conn.close()
+        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            conn.sendall(STARTED)
+        return pid
+    try:  # the child: never returns into the server's loop
+        listener.close()
+        signal.set_wakeup_fd(-1)
+        for fd in wake:
+            os.close(fd)
+        for other in children.values():
+            other.close()
+        _become_stage(request, fds)
+        prepare()
+        threading.Thread(target=_watch, args=(conn,), daemon=True).start()
+        code = _run_as_main(runner, request["argv"][1:])
+        with contextlib.suppress(OSError):
+            conn.sendall(STATUS.pack(0, code))
+        os._exit(code)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+
+
+def _become_stage(request: dict, fds: list[int]) -> None:
+    """Take on the stage's process settings: what a fresh `python -m ...` would have had."""
+    os.setpgid(0, 0)  # its own group, which `_watch` can kill whole
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in request["ignored"]:
+        signal.signal(sig, signal.SIG_IGN)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.umask(request["umask"])
+    sys.argv = request["argv"]
+    sys.path[0] = request["cwd"]  # as `python -m` puts the current directory first
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
+
+
+def _watch(conn: socket.socket) -> None:
+    """Signals the stage passes on; its socket closing means it was killed: so is the child."""
+    while True:
+        try:
+            data = conn.recv(16)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            os.killpg(0, signal.SIGKILL)
+        for signum in data:
+            os.kill(os.getpid(), signum)
+
+
+def _run_as_main(runner: Runner, argv: list[str]) -> int:
+    """`runner(argv)` as a script's top level: SystemExit gives the code, an uncaught error a
+    traceback and 1, KeyboardInterrupt a traceback and death by SIGINT; exit handlers run."""
+    try:
+        code = runner(argv)
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        _flush_and_exit_handlers()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        code = 130
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    _flush_and_exit_handlers()
+    return code
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _flush_and_exit_handlers() -> None:
+    """What the interpreter does at exit and a stage may rely on: wait for its non-daemon
+    threads, run its exit handlers. Not the rest of the teardown, a second or more with
+    TensorFlow loaded."""
+    with contextlib.suppress(AttributeError):
+        threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()

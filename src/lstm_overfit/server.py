@@ -1,0 +1,47 @@
+"""The warm server's own process: what it imports before its first stage, and how it runs one.
+
+Started by a stage's `python -m lstm_overfit` when no server for this build is listening
+(infrastructure/warm.py). Not imported by the stages themselves: what a stage runs is
+`cli.run_stage`, in a child forked from this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from lstm_overfit.infrastructure import warm
+from lstm_overfit.infrastructure.runtime import pin_runtime
+
+
+def serve(path: str) -> None:
+    """The warm server for this build, listening at `path`."""
+    pin_runtime()
+    from lstm_overfit.cli import run_stage
+    from lstm_overfit.infrastructure.sidecar import prefork
+
+    warm.serve(Path(path), warm_steps(), prefork, run_stage)
+
+
+def warm_steps() -> list[Callable[[], object]]:
+    """What the server does before its first stage: import every stage module (numpy, numba,
+    pandas, matplotlib), load the engine's compiled kernels, draw a first figure, import what
+    the side process uses (MLflow, Keras) and let MLflow read the installed packages.
+
+    Keras is imported only: TensorFlow starts its threads at its first operation, and a
+    process with threads cannot be forked safely. Not Keras on a machine with a GPU: the Keras
+    engine must find it (runtime.show_gpus) before TensorFlow loads."""
+    import importlib
+
+    from lstm_overfit.cli import stage_names
+    from lstm_overfit.engine import fast
+    from lstm_overfit.infrastructure.runtime import import_keras
+    from lstm_overfit.infrastructure.tracking import warm_mlflow_keras, warm_requirements
+    from lstm_overfit.reporting import figures
+
+    steps: list[Callable[[], object]] = [
+        lambda: [importlib.import_module(f"lstm_overfit.stages.{name}") for name in stage_names()],
+        fast.warm_up, figures.warm_up]
+    if not list(Path("/dev").glob("nvidia[0-9]*")):
+        steps += [import_keras, warm_mlflow_keras, warm_requirements]
+    return steps

@@ -1,0 +1,187 @@
+"""The warm server: a stage handed to it runs as a fresh process would, and ends as it would.
+
+A real server and real clients, in subprocesses: the server's runner is a small test program
+(`RUNNER`), so that each case shows one behaviour; the stages' own server is exercised by every
+test that runs `python -m lstm_overfit` (test_cli, test_e2e, ...)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lstm_overfit.infrastructure import warm
+
+SERVER = textwrap.dedent("""
+    import os, signal, sys, time
+    from pathlib import Path
+    from lstm_overfit.infrastructure import warm
+
+    def runner(argv):
+        what = argv[0]
+        if what == "show":
+            print("cwd", os.getcwd())
+            print("env", os.environ.get("WARM_TEST"))
+            print("argv", sys.argv[1:])
+            print("pids", os.getpid(), os.getppid())
+            print("sigint", signal.getsignal(signal.SIGINT))
+            print("umask", oct(os.umask(0)))
+            return int(argv[1])
+        if what == "raise":
+            raise ValueError("broken stage")
+        if what == "exit":
+            sys.exit("a message")
+        if what == "sleep":
+            print("pid", os.getpid(), flush=True)
+            time.sleep(60)
+        return 0
+
+    warm.serve(Path(sys.argv[2]), [], lambda: None, runner, idle_s=float(sys.argv[1]))
+    """)
+
+CLIENT = textwrap.dedent("""
+    import sys
+    from lstm_overfit.infrastructure import warm
+    key, server, idle = sys.argv[1:4]
+    code = warm.run(sys.argv[4:], key, [sys.executable, server, idle])
+    sys.exit(99 if code is None else code)
+    """)
+
+
+@pytest.fixture
+def run_dir():
+    """A socket folder of the test's own, short enough for a socket's path (pytest's tmp_path
+    under xdist is not)."""
+    path = Path(tempfile.mkdtemp(prefix="warm", dir="/tmp"))
+    yield path
+    for sock in path.rglob("*.sock"):  # stop the test's server now, not when idle
+        subprocess.run(["pkill", "-f", str(sock)], check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def warmed(tmp_path, run_dir):
+    """A client command line for a test server of its own (own socket folder, own key)."""
+    (tmp_path / "server.py").write_text(SERVER)
+    (tmp_path / "client.py").write_text(CLIENT)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "WARM_TEST": "from the stage"}
+    env.pop(warm.SWITCH, None)
+
+    def command(*argv: str, idle: float = 30.0) -> tuple[list[str], dict[str, str]]:
+        return [sys.executable, str(tmp_path / "client.py"), "k", str(tmp_path / "server.py"),
+                str(idle), *argv], env
+
+    return command
+
+
+def run(cmd_env, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    cmd, env = cmd_env
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, **kw)
+
+
+def fields(out: str) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in out.splitlines())
+
+
+def test_a_stage_runs_in_a_child_with_its_own_arguments_directory_environment_and_streams(
+        warmed, tmp_path):
+    here = tmp_path / "somewhere"
+    here.mkdir()
+    first = run(warmed("show", "3", "--flag"), here, preexec_fn=lambda: os.umask(0o077))
+    assert first.returncode == 3, first.stderr
+    got = fields(first.stdout)
+    assert got["cwd"] == str(here)
+    assert got["env"] == "from the stage"
+    assert got["argv"] == "['show', '3', '--flag']"
+    assert got["sigint"] == str(signal.default_int_handler)
+    assert got["umask"] == oct(0o077)
+    second = fields(run(warmed("show", "0"), tmp_path).stdout)
+    # one server, a new child for each stage
+    assert second["pids"].split()[1] == got["pids"].split()[1]
+    assert second["pids"].split()[0] != got["pids"].split()[0]
+
+
+def test_errors_end_the_stage_as_they_would_end_a_fresh_process(warmed, tmp_path):
+    raised = run(warmed("raise", "x"), tmp_path)
+    assert raised.returncode == 1
+    assert "ValueError: broken stage" in raised.stderr
+    exited = run(warmed("exit", "x"), tmp_path)
+    assert (exited.returncode, exited.stderr.strip()) == (1, "a message")
+
+
+def test_a_signal_to_the_stage_reaches_its_child_and_ends_the_stage_the_same_way(warmed, tmp_path):
+    cmd, env = warmed("sleep", "x")
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline().split()[1])
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == -signal.SIGTERM
+    assert not _alive(child)
+
+
+def test_an_ignored_sigint_stays_ignored_in_the_child(warmed, tmp_path):
+    out = run(warmed("show", "0"), tmp_path,
+              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert fields(out.stdout)["sigint"] == str(signal.SIG_IGN)
+
+
+def test_a_stage_killed_with_sigkill_takes_its_child_with_it(warmed, tmp_path):
+    cmd, env = warmed("sleep", "x")
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline().split()[1])
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def test_the_server_stops_by_itself_when_idle(warmed, tmp_path):
+    cmd_env = warmed("show", "0", idle=0.5)
+    server = int(fields(run(cmd_env, tmp_path).stdout)["pids"].split()[1])
+    deadline = time.monotonic() + 15
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(server)
+    assert not list((Path(cmd_env[1]["XDG_RUNTIME_DIR"])).rglob("*.sock"))
+    assert run(cmd_env, tmp_path).returncode == 0  # the next stage starts a new one
+
+
+def test_without_a_server_the_caller_runs_the_stage_itself(run_dir, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
+    started = time.monotonic()
+    assert warm.run(["x"], "k", [sys.executable, "-c", "raise SystemExit(1)"]) is None
+    assert time.monotonic() - started < 5
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir / ("x" * 100)))  # no socket fits there
+    assert warm.run(["x"], "k", [sys.executable, "-c", "raise SystemExit(1)"]) is None
+
+
+def test_the_key_changes_with_the_code_and_the_load_time_environment_only(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    env = {"OPENBLAS_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": "sqlite:///a.db"}
+    key = warm.build_key(tmp_path, env)
+    assert warm.build_key(tmp_path, {**env, "MLFLOW_TRACKING_URI": "sqlite:///b.db"}) == key
+    assert warm.build_key(tmp_path, {**env, "OPENBLAS_NUM_THREADS": "2"}) != key
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert warm.build_key(tmp_path, env) != key
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie has not been reaped by its parent yet, but no longer runs
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
