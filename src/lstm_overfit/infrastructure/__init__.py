@@ -1,1 +1,1 @@
-"""Process settings, the warm server, atomic outputs, progress, MLflow, the team stack. Imports only errors."""
+"""Process settings, warm server, atomic outputs, progress, MLflow, team stack. Imports only errors."""
