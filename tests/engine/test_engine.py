@@ -276,11 +276,14 @@ def test_same_bits_under_the_settings_that_differ_between_machines(tmp_path):
 
 def test_warm_up_loads_the_kernels_and_ends_its_thread():
     out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
-        import os, threading
+        import os, threading, time
         from lstm_overfit.infrastructure.runtime import pin_runtime
         pin_runtime()  # as every stage does: one OpenBLAS thread, which starts none of its own
         from lstm_overfit.engine import fast, kernels
         fast.warm_up()
+        deadline = time.monotonic() + 5  # a joined thread may take a moment to leave the kernel
+        while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         print(len(os.listdir("/proc/self/task")), threading.active_count(),
               len(kernels.train_step.signatures), len(kernels.infer.signatures))
     """)], capture_output=True, text=True, timeout=300)
