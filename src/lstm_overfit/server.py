@@ -26,7 +26,8 @@ def serve(path: str) -> None:
 def warm_steps() -> list[Callable[[], object]]:
     """What the server does before its first stage: import every stage module (numpy, numba,
     pandas, matplotlib), load the engine's compiled kernels, draw a first figure, import what
-    the side process uses (MLflow, Keras) and let MLflow read the installed packages.
+    the side process uses (MLflow with its SQL store, Keras) and let MLflow read the installed
+    packages.
 
     Keras is imported only: TensorFlow starts its threads at its first operation, and a
     process with threads cannot be forked safely. Not Keras on a machine with a GPU: the Keras
@@ -36,12 +37,16 @@ def warm_steps() -> list[Callable[[], object]]:
     from lstm_overfit.cli import stage_names
     from lstm_overfit.engine import fast
     from lstm_overfit.infrastructure.runtime import import_keras
-    from lstm_overfit.infrastructure.tracking import warm_mlflow_keras, warm_requirements
+    from lstm_overfit.infrastructure.tracking import (
+        import_sql_store,
+        warm_mlflow_keras,
+        warm_requirements,
+    )
     from lstm_overfit.reporting import figures
 
     steps: list[Callable[[], object]] = [
         lambda: [importlib.import_module(f"lstm_overfit.stages.{name}") for name in stage_names()],
         fast.warm_up, figures.warm_up]
     if not list(Path("/dev").glob("nvidia[0-9]*")):
-        steps += [import_keras, warm_mlflow_keras, warm_requirements]
+        steps += [import_keras, warm_mlflow_keras, import_sql_store, warm_requirements]
     return steps

@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -210,6 +211,9 @@ def serve(path: Path, warm: Iterable[Callable[[], object]], prepare: Callable[[]
     inode = path.stat().st_ino
     for step in warm:
         step()
+    # Out of the collector's reach: a child's collections would otherwise touch (and so copy)
+    # every page of the server's objects.
+    gc.freeze()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
