@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     pin_runtime()
     args = sys.argv[1:] if argv is None else argv
     if argv is None and os.environ.get(warm.SWITCH, "1") != "0":
-        command = [sys.executable, "-c",
+        command = [sys.executable, *warm.interpreter_options(), "-c",
                    "import sys; from lstm_overfit.server import serve; serve(sys.argv[1])"]
         code = warm.run(args, warm.build_key(PACKAGE, dict(os.environ)), command)
         if code is not None:

@@ -21,7 +21,7 @@ import pytest
 from lstm_overfit.infrastructure import warm
 
 SERVER = textwrap.dedent("""
-    import os, signal, sys, time
+    import os, signal, sys, tempfile, time
     from pathlib import Path
     from lstm_overfit.infrastructure import warm
 
@@ -34,6 +34,8 @@ SERVER = textwrap.dedent("""
             print("pids", os.getpid(), os.getppid())
             print("sigint", signal.getsignal(signal.SIGINT))
             print("umask", oct(os.umask(0)))
+            print("cpus", sorted(os.sched_getaffinity(0)))
+            print("tmp", tempfile.gettempdir())
             return int(argv[1])
         if what == "raise":
             raise ValueError("broken stage")
@@ -72,7 +74,9 @@ def warmed(tmp_path, run_dir):
     """A client command line for a test server of its own (own socket folder, own key)."""
     (tmp_path / "server.py").write_text(SERVER)
     (tmp_path / "client.py").write_text(CLIENT)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "WARM_TEST": "from the stage"}
+    (tmp_path / "t").mkdir()
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "WARM_TEST": "from the stage",
+           "TMPDIR": str(tmp_path / "t")}
     env.pop(warm.SWITCH, None)
 
     def command(*argv: str, idle: float = 30.0) -> tuple[list[str], dict[str, str]]:
@@ -95,7 +99,8 @@ def test_a_stage_runs_in_a_child_with_its_own_arguments_directory_environment_an
         warmed, tmp_path):
     here = tmp_path / "somewhere"
     here.mkdir()
-    first = run(warmed("show", "3", "--flag"), here, preexec_fn=lambda: os.umask(0o077))
+    first = run(warmed("show", "3", "--flag"), here,
+                preexec_fn=lambda: (os.umask(0o077), os.sched_setaffinity(0, {0})))
     assert first.returncode == 3, first.stderr
     got = fields(first.stdout)
     assert got["cwd"] == str(here)
@@ -103,6 +108,8 @@ def test_a_stage_runs_in_a_child_with_its_own_arguments_directory_environment_an
     assert got["argv"] == "['show', '3', '--flag']"
     assert got["sigint"] == str(signal.default_int_handler)
     assert got["umask"] == oct(0o077)
+    assert got["cpus"] == "[0]"  # `taskset -c 0` reaches the stage
+    assert got["tmp"] == str(tmp_path / "t")  # TMPDIR, read again in the child
     second = fields(run(warmed("show", "0"), tmp_path).stdout)
     # one server, a new child for each stage
     assert second["pids"].split()[1] == got["pids"].split()[1]
@@ -124,6 +131,37 @@ def test_a_signal_to_the_stage_reaches_its_child_and_ends_the_stage_the_same_way
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == -signal.SIGTERM
     assert not _alive(child)
+
+
+def test_ctrl_z_stops_the_stages_child_and_fg_resumes_it(warmed, tmp_path):
+    cmd, env = warmed("sleep", "x")
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline().split()[1])
+    proc.send_signal(signal.SIGTSTP)
+    assert _state_becomes(child, "T")
+    proc.send_signal(signal.SIGCONT)
+    assert _state_becomes(child, "S")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == -signal.SIGTERM
+
+
+def _state_becomes(pid: int, state: str) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == state:
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_socket_folder_others_may_enter_is_not_used(run_dir, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
+    (run_dir / f"lstm-overfit-{os.getuid()}").mkdir(mode=0o755)
+    os.chmod(run_dir / f"lstm-overfit-{os.getuid()}", 0o755)
+    with pytest.raises(PermissionError):
+        warm.socket_dir()
+    assert warm.run(["x"], "k", [sys.executable, "-c", "raise SystemExit(1)"]) is None
 
 
 def test_an_ignored_sigint_stays_ignored_in_the_child(warmed, tmp_path):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import fcntl
 import gc
 import hashlib
@@ -30,6 +31,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -45,22 +47,30 @@ IDLE_S = 120.0
 START_S = 60.0  # the longest a server may take to import everything before its first stage
 # Variables that libraries read once, when they load: a server whose imports saw other values
 # would run the stage differently from a fresh process.
-LOAD_TIME_ENV = ("PYTHON", "OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "TF_", "KERAS_", "ONEDNN_",
-                 "CUDA_", "MPL", "HOME", "LANG", "LC_", "XDG_", "LSTM_OVERFIT_GEMM")
+LOAD_TIME_ENV = ("PYTHON", "OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "NPY_", "TF_", "KERAS_",
+                 "ONEDNN_", "CUDA_", "MPL", "HOME", "LANG", "LC_", "XDG_", "TZ", "LD_",
+                 "LSTM_OVERFIT_GEMM", "MLFLOW_CONFIGURE_LOGGING", "MLFLOW_LOGGING_LEVEL")
 SOCKET_PATH_MAX = 107  # bytes: a Unix socket's path must fit sockaddr_un.sun_path
 FRAME = struct.Struct("<Q")
 STATUS = struct.Struct("<ii")  # (0, exit code) or (1, signal number)
-STARTED = b"s"  # the server forked the stage's child
+STARTED = struct.Struct("<ci")  # (b"s", the child's pid): the server forked the stage's child
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 Runner = Callable[[list[str]], int]
 
 
+def interpreter_options() -> list[str]:
+    """The options this interpreter was started with (`-X importtime`, `-W error`, ...), which
+    the server must be started with too."""
+    argv = sys.orig_argv
+    return argv[1:argv.index("-m")] if "-m" in argv else []
+
+
 def build_key(package: Path, env: dict[str, str]) -> str:
-    """What a server's imports depend on: the package's files, the interpreter, the installed
-    packages (their folders' modification times) and the load-time environment."""
+    """What a server's imports depend on: the package's files, the interpreter and its options,
+    the installed packages (their folders' modification times) and the load-time environment."""
     h = hashlib.sha256()
-    h.update(f"{sys.executable}\0{sys.version}\0".encode())
+    h.update(f"{sys.executable}\0{sys.version}\0{interpreter_options()}\0".encode())
     for path in sorted(package.rglob("*")):
         if path.suffix in (".py", ".so", ".c") and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
@@ -74,10 +84,14 @@ def build_key(package: Path, env: dict[str, str]) -> str:
 
 
 def socket_dir() -> Path:
-    """The user's own folder for the servers' sockets (mode 0700)."""
+    """The user's own folder for the servers' sockets (mode 0700). One that someone else made,
+    or that others may enter, is refused (OSError): its sockets could be anyone's."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     path = Path(base) / f"lstm-overfit-{os.getuid()}"
     path.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise PermissionError(f"{path} is not a folder of this user's alone")
     return path
 
 
@@ -93,20 +107,21 @@ def run(argv: list[str], key: str, command: list[str]) -> int | None:
         path = socket_dir() / f"{key}.sock"
     except OSError:
         return None
-    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+    if len(os.fsencode(path)) + len(".tmp-4194304") > SOCKET_PATH_MAX:
         return None
-    for _ in range(3):
+    for _ in range(3):  # a server that was stopping closes the stage's connection unanswered
         sock = _connect(path) or _start(path, command)
         if sock is None:
             return None
         status = _hand_over(sock, argv)
-        if status is not None:
+        if status != RETRY:
             return status
     return None
 
 
 def _connect(path: Path) -> socket.socket | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(5.0)
     try:
         sock.connect(str(path))
     except OSError:
@@ -129,53 +144,74 @@ def _start(path: Path, command: list[str]) -> socket.socket | None:
         if sock is not None:
             return sock
         path.unlink(missing_ok=True)  # left by a server that was killed
-        with open(path.with_suffix(".log"), "ab") as log:
+        with open(path.with_suffix(".log"), "ab") as log:  # the server's own errors
             server = subprocess.Popen([*command, str(path)], stdin=subprocess.DEVNULL,
                                       stdout=log, stderr=log, start_new_session=True, cwd="/")
         deadline = time.monotonic() + 10.0
-        while not path.exists():  # the server binds before it imports anything
+        while not path.exists():  # the server listens before it imports anything
             if server.poll() is not None or time.monotonic() > deadline:
                 return None
             time.sleep(0.005)
         return _connect(path)
 
 
+RETRY = -1  # _hand_over: the server closed the connection before starting the stage
+
+
 def _hand_over(sock: socket.socket, argv: list[str]) -> int | None:
-    """Send the stage and wait for its end; None if the server closed before starting it."""
+    """Send the stage and wait for its end: its exit code; RETRY if the server closed before
+    starting it; None (run it here) if the server did not start it within START_S."""
     # Signals ignored here (a background job's SIGINT) stay ignored in the child, as they
-    # would in a fresh process; the others are passed on.
-    ignored = [s for s in FORWARDED if signal.getsignal(s) is signal.SIG_IGN]
-    request = json.dumps({"argv": [sys.argv[0], *argv], "cwd": os.getcwd(),
-                          "env": dict(os.environ), "umask": _umask(),
-                          "ignored": ignored}).encode()
+    # would in a fresh process; the others are passed on, also those that arrive before the
+    # child exists.
+    ignored = [s for s in (*FORWARDED, signal.SIGTSTP) if signal.getsignal(s) is signal.SIG_IGN]
+    child: list[int] = []
+    pending: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if not child:
+            pending.append(signum)
+        elif signum == signal.SIGTSTP:  # Ctrl-Z: stop the stage's child too, and resume it
+            _signal_group(child[0], signal.SIGSTOP)
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTSTP)
+            signal.signal(signal.SIGTSTP, forward)
+            _signal_group(child[0], signal.SIGCONT)
+        else:
+            _signal_group(child[0], signum, group=False)
+
+    request = json.dumps({
+        "argv": [sys.argv[0], *argv], "cwd": os.getcwd(), "env": dict(os.environ),
+        "umask": _umask(), "ignored": ignored, "cpus": sorted(os.sched_getaffinity(0)),
+        "nice": os.getpriority(os.PRIO_PROCESS, 0)}).encode()
+    previous = {s: signal.signal(s, forward)
+                for s in (*FORWARDED, signal.SIGTSTP) if s not in ignored}
     try:
-        message = FRAME.pack(len(request)) + request
-        sent = socket.send_fds(sock, [message], [0, 1, 2])
-        sock.sendall(message[sent:])
-        sock.settimeout(START_S)
-        if sock.recv(1) != STARTED:
-            return None
-    except OSError:
-        return None
-    sock.settimeout(None)
-    previous = {s: signal.signal(s, lambda signum, _: _forward(sock, signum))
-                for s in FORWARDED if s not in ignored}
-    try:
-        data = b""
-        while len(data) < STATUS.size:
-            try:
-                chunk = sock.recv(STATUS.size - len(data))
-            except InterruptedError:
-                continue
-            if not chunk:
-                print("error: the warm server ended before the stage did", file=sys.stderr)
-                return 1
-            data += chunk
+        try:
+            message = FRAME.pack(len(request)) + request
+            sent = socket.send_fds(sock, [message], [0, 1, 2])
+            sock.sendall(message[sent:])
+            sock.settimeout(START_S)
+            started = _receive(sock, STARTED.size)
+        except TimeoutError:
+            return None  # the server will see this socket closed and not run the stage
+        except OSError:
+            return RETRY
+        if started is None:
+            return RETRY
+        sock.settimeout(None)
+        child.append(STARTED.unpack(started)[1])
+        for signum in pending:
+            forward(signum, None)
+        status = _receive(sock, STATUS.size)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         sock.close()
-    kind, value = STATUS.unpack(data)
+    if status is None:
+        print("error: the warm server ended before the stage did", file=sys.stderr)
+        return 1
+    kind, value = STATUS.unpack(status)
     if kind == 1:  # die as the child did, so that DVC sees the same end
         sys.stdout.flush()
         sys.stderr.flush()
@@ -185,9 +221,20 @@ def _hand_over(sock: socket.socket, argv: list[str]) -> int | None:
     return value
 
 
-def _forward(sock: socket.socket, signum: int) -> None:
-    with contextlib.suppress(OSError):
-        sock.send(bytes([signum]))
+def _receive(sock: socket.socket, size: int) -> bytes | None:
+    """`size` bytes, or None if the socket closes first."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _signal_group(pid: int, signum: int, group: bool = True) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        (os.killpg if group else os.kill)(pid, signum)
 
 
 def _umask() -> int:
@@ -205,9 +252,12 @@ def serve(path: Path, warm: Iterable[Callable[[], object]], prepare: Callable[[]
     """Listen at `path`, run every `warm` step (imports), then fork a child per stage: the
     child calls `prepare` (while it is the only thread), then `runner(argv)`. Ends after
     `idle_s` seconds without a stage, or when another server took over `path`."""
+    # Listening before it appears under its name: a stage that finds the name can connect.
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
+    fresh = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    listener.bind(str(fresh))
     listener.listen(16)
+    os.rename(fresh, path)
     inode = path.stat().st_ino
     for step in warm:
         step()
@@ -234,6 +284,8 @@ def serve(path: Path, warm: Iterable[Callable[[], object]], prepare: Callable[[]
             if pid:
                 children[pid] = conn
                 idle_since = 0.0
+            elif not children:
+                idle_since = idle_since or time.monotonic()
             continue
         replaced = not path.exists() or path.stat().st_ino != inode
         if replaced or (not children and time.monotonic() - idle_since >= idle_s):
@@ -259,19 +311,26 @@ def _reap(children: dict[int, socket.socket]) -> None:
 
 
 def _report(conn: socket.socket | None, status: int) -> None:
-    """A child that exited has sent its code itself; one that a signal ended cannot."""
+    """The child's end, once it is reaped: its exit code, or the signal that ended it."""
     if conn is None:
         return
-    if os.WIFSIGNALED(status):
-        with contextlib.suppress(OSError):
-            conn.sendall(STATUS.pack(1, os.WTERMSIG(status)))
+    end = (1, os.WTERMSIG(status)) if os.WIFSIGNALED(status) else (0, os.WEXITSTATUS(status))
+    with contextlib.suppress(OSError):
+        conn.sendall(STATUS.pack(*end))
     conn.close()
 
 
 def _fork_child(conn: socket.socket, listener: socket.socket, wake: tuple[int, int],
                 children: dict[int, socket.socket], prepare: Callable[[], None],
                 runner: Runner) -> int:
+    """Read a stage's request and fork its child; 0 if there is none to run."""
+    fds: list[int] = []
     try:
+        # Only this user's stages; and none may hold the server up for long.
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        if struct.unpack("3i", creds)[1] != os.getuid():
+            raise PermissionError("another user's connection")
+        conn.settimeout(5.0)
         frame, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
         size = FRAME.unpack(frame[:FRAME.size])[0]
         data = frame[FRAME.size:]
@@ -281,17 +340,21 @@ def _fork_child(conn: socket.socket, listener: socket.socket, wake: tuple[int, i
                 raise OSError("the stage closed its socket")
             data += more
         request = json.loads(data)
+        conn.settimeout(None)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
     except (OSError, ValueError, struct.error):
+        for fd in fds:
+            os.close(fd)
         conn.close()
         return 0
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
     if pid:
         for fd in fds:
             os.close(fd)
+        # Before the child can have ended: the server reports its end only once it reaps it.
         with contextlib.suppress(OSError):
-            conn.sendall(STARTED)
+            conn.sendall(STARTED.pack(b"s", pid))
         return pid
     try:  # the child: never returns into the server's loop
         listener.close()
@@ -301,15 +364,22 @@ def _fork_child(conn: socket.socket, listener: socket.socket, wake: tuple[int, i
         for other in children.values():
             other.close()
         _become_stage(request, fds)
+        if _closed(conn):  # a stage that gave up waiting runs itself
+            os._exit(0)
         prepare()
-        threading.Thread(target=_watch, args=(conn,), daemon=True).start()
-        code = _run_as_main(runner, request["argv"][1:])
-        with contextlib.suppress(OSError):
-            conn.sendall(STATUS.pack(0, code))
-        os._exit(code)
+        os._exit(_run_as_main(runner, request["argv"][1:], conn))
     except BaseException:
         traceback.print_exc()
         os._exit(1)
+
+
+def _closed(conn: socket.socket) -> bool:
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _become_stage(request: dict, fds: list[int]) -> None:
@@ -327,14 +397,21 @@ def _become_stage(request: dict, fds: list[int]) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     os.umask(request["umask"])
+    with contextlib.suppress(OSError):  # `taskset`: the engine sizes its threads by it
+        os.sched_setaffinity(0, request["cpus"])
+    with contextlib.suppress(OSError):  # raising the priority back may not be allowed
+        os.setpriority(os.PRIO_PROCESS, 0, request["nice"])
+    tempfile.tempdir = None  # read again from this environment's TMPDIR
     sys.argv = request["argv"]
-    sys.path[0] = request["cwd"]  # as `python -m` puts the current directory first
+    if not sys.flags.safe_path:
+        sys.path[0] = request["cwd"]  # as `python -m` puts the current directory first
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
 
 
 def _watch(conn: socket.socket) -> None:
-    """Signals the stage passes on; its socket closing means it was killed: so is the child."""
+    """The stage's socket closing means its process was killed: so is the child, with its
+    own children (the side process)."""
     while True:
         try:
             data = conn.recv(16)
@@ -344,14 +421,13 @@ def _watch(conn: socket.socket) -> None:
             data = b""
         if not data:
             os.killpg(0, signal.SIGKILL)
-        for signum in data:
-            os.kill(os.getpid(), signum)
 
 
-def _run_as_main(runner: Runner, argv: list[str]) -> int:
+def _run_as_main(runner: Runner, argv: list[str], conn: socket.socket) -> int:
     """`runner(argv)` as a script's top level: SystemExit gives the code, an uncaught error a
     traceback and 1, KeyboardInterrupt a traceback and death by SIGINT; exit handlers run."""
     try:
+        threading.Thread(target=_watch, args=(conn,), daemon=True).start()
         code = runner(argv)
     except SystemExit as exc:
         code = _exit_code(exc.code)
@@ -387,3 +463,5 @@ def _flush_and_exit_handlers() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    with contextlib.suppress(Exception):  # what C libraries printed, as exit(3) would
+        ctypes.CDLL(None).fflush(None)
