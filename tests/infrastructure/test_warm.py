@@ -135,9 +135,11 @@ def test_a_signal_to_the_stage_reaches_its_child_and_ends_the_stage_the_same_way
 
 def test_ctrl_z_stops_the_stages_child_and_fg_resumes_it(warmed, tmp_path):
     cmd, env = warmed("sleep", "x")
-    # As a terminal's foreground job has it (CI's process tree may ignore SIGTSTP, and an
-    # ignored Ctrl-Z is passed on as ignored).
+    # As a terminal's job has it: SIGTSTP at its default (CI's process tree may ignore it, and
+    # an ignored Ctrl-Z is passed on as ignored), in a process group of its own whose parent
+    # is outside it (the kernel drops SIGTSTP in an orphaned group, as CI's may be).
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                            process_group=0,
                             preexec_fn=lambda: signal.signal(signal.SIGTSTP, signal.SIG_DFL))
     child = int(proc.stdout.readline().split()[1])
     proc.send_signal(signal.SIGTSTP)
