@@ -421,7 +421,6 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
     return [r for r in results if r is not None]
 
 
-
 def warm_up() -> None:
     """Load every compiled kernel that training and measuring call (numba's cache on disk,
     gemm.c's library), for a process that forks stages (server.py): one 1-epoch run of each
