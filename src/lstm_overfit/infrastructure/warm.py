@@ -334,12 +334,10 @@ def _fork_child(conn: socket.socket, listener: socket.socket, wake: tuple[int, i
         frame, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
         size = FRAME.unpack(frame[:FRAME.size])[0]
         data = frame[FRAME.size:]
-        while len(data) < size:
-            more = conn.recv(size - len(data))
-            if not more:
-                raise OSError("the stage closed its socket")
-            data += more
-        request = json.loads(data)
+        rest = _receive(conn, size - len(data))
+        if rest is None:
+            raise OSError("the stage closed its socket")
+        request = json.loads(data + rest)
         conn.settimeout(None)
         sys.stdout.flush()
         sys.stderr.flush()
