@@ -13,11 +13,13 @@ from mlflow import MlflowClient
 
 from lstm_overfit.datasets.arrays import Dataset, load_dataset, save_dataset
 from lstm_overfit.datasets.synthetic import random_split
-from lstm_overfit.engine.fast import Network
+from lstm_overfit.engine.fast import Job, Network, train_all
+from lstm_overfit.infrastructure.tracking import RunGroup
 from lstm_overfit.params import Memorization
 from lstm_overfit.records import DatasetRecord
 from lstm_overfit.runs import (
     Budget,
+    Finisher,
     Group,
     keras_model,
     network,
@@ -108,6 +110,51 @@ def test_saved_models_are_the_trained_runs(trained):
     np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
     err = float(np.mean((model.predict(x, verbose=0) - groups[1].data.y_val) ** 2))
     assert err == pytest.approx(records[1].runs[1].val_error[-1], rel=1e-5)
+
+
+class Asked:
+    """A tracker that notes what it is asked (which run, what), in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def log_model(self, run_id, *_):
+        self.calls.append(("model", run_id))
+
+    def log(self, run_id, **kw):
+        self.calls.append(("figure" if kw.get("artifacts") else "values", run_id))
+
+    def set_tags(self, run_id, _tags):
+        self.calls.append(("tags", run_id))
+
+
+def test_a_run_is_recorded_when_it_finishes_and_a_group_when_its_last_seed_has(tmp_path):
+    x, y = random_split(24, 4, 2, 0)
+    data = Dataset(x, y, *random_split(12, 4, 2, 1))
+    groups = [Group("toy", data, Network(5, 2), "baseline", (0, 1), 4, "toy"),
+              Group("toy", data, Network(5, 2), "l2", (0, 1), 4, "toy", l2=0.01)]
+    budget = Budget(8, 2, M)
+    jobs = [Job(g.label, g.data, g.network, r, g.schedule(budget), 8)
+            for g in groups for r in g.runs()]
+    events = []
+    histories = train_all(jobs, events.append)
+    last = {ev.index: ev for ev in events if ev.done}
+    rgs = [RunGroup(f"p{gi}", {s: f"c{gi}{s}" for s in g.seeds}) for gi, g in enumerate(groups)]
+    tracker = Asked()
+    finisher = Finisher(groups, ["d", "d"], rgs, tracker, budget, tmp_path)
+    finisher(last[2])  # l2, seed 0: its model only
+    assert tracker.calls == [("model", "c10")]
+    finisher(last[3])  # l2, seed 1: its model, then the group's numbers and figure
+    assert tracker.calls[1] == ("model", "c11")
+    assert ("figure", "p1") in tracker.calls and all(run != "p0" for _, run in tracker.calls)
+    assert (tmp_path / "1" / "learning_curve.png").exists()
+    del tracker.calls[:]
+    # The baseline's runs sent no history (as Keras' engine): recorded when training ended.
+    records, by_group = finisher.finish(histories)
+    assert ("model", "c00") in tracker.calls and ("figure", "p0") in tracker.calls
+    assert all(run[1] == "0" for _, run in tracker.calls)
+    assert [[h.job.run for h in hs] for hs in by_group] == [g.runs() for g in groups]
+    assert [r.runs[0].variant for r in records] == ["baseline", "l2"]
 
 
 def test_network_follows_the_data():

@@ -293,7 +293,7 @@ def train_groups(groups: list[Group], budget: Budget, tracker: RemoteTracker, la
             tracker.log(child, params={**params, "seed": seed})
         tracker.log_datasets([rg.parent, *rg.children.values()], data_inputs(g, digest))
         mlflow_groups.append(rg)
-    # Once the runs exist: Keras loads while they train, for their models at the end.
+    # Once the runs exist: Keras loads while they train, for their models as they finish.
     side.submit(warm_up, import_keras)
     side.submit(warm_up, warm_mlflow_keras)
     jobs = [Job(g.label, g.data, g.network, run, g.schedule(budget), budget.batch_size)
@@ -301,22 +301,23 @@ def train_groups(groups: list[Group], budget: Budget, tracker: RemoteTracker, la
     live = LiveLog(tracker)
     progress = Progress(label, [Plan(j.schedule.epochs, j.schedule.min_epochs, j.schedule.stop_below,
                                      j.flops_per_epoch()) for j in jobs])
-    start = time.monotonic()
-    histories = train(jobs, LiveRecorder(groups, jobs, mlflow_groups, live, progress))
-    # How long the stage's runs trained together (wall, initial weights included): MLflow's
-    # run duration also counts imports and logging.
-    seconds = time.monotonic() - start
-    live.flush(force=True)
-    records, by_group, i = [], [], 0
     with tempfile.TemporaryDirectory() as tmp:
-        for g, rg, digest in zip(groups, mlflow_groups, digests, strict=True):
-            hs = histories[i:i + len(g.seeds)]
-            i += len(g.seeds)
-            rec = record(g, hs, budget, digest)
-            record_finished(tracker, rg, g, rec, hs, budget, Path(tmp) / str(len(records)))
+        finisher = Finisher(groups, digests, mlflow_groups, tracker, budget, Path(tmp))
+        recorder = LiveRecorder(groups, jobs, mlflow_groups, live, progress)
+
+        def on_event(ev: Event) -> None:
+            recorder(ev)
+            finisher(ev)
+
+        start = time.monotonic()
+        histories = train(jobs, on_event)
+        # How long the stage's runs trained together (wall, initial weights included):
+        # MLflow's run duration also counts imports and logging.
+        seconds = time.monotonic() - start
+        live.flush(force=True)
+        records, by_group = finisher.finish(histories)
+        for rg in mlflow_groups:
             tracker.log(rg.parent, values={"train_seconds": seconds})
-            records.append(rec)
-            by_group.append(hs)
         # Every run recorded and every model logged (the figures read), or the first failure.
         side.drain()
     if tagger is not None:
@@ -327,21 +328,62 @@ def train_groups(groups: list[Group], budget: Budget, tracker: RemoteTracker, la
     return records, by_group
 
 
+class Finisher:
+    """The engine's `on_event` for finished runs: a run's model is logged as soon as the run
+    ends, and a group's numbers and figure as soon as its last seed has, while other runs
+    still train, so that little is left to do once training ends. `finish` records what
+    training did not (Keras' engine sends no finished runs) and returns every group's record
+    and histories."""
+
+    def __init__(self, groups: list[Group], digests: list[str], mlflow: list[RunGroup],
+                 tracker: RemoteTracker, budget: Budget, folder: Path) -> None:
+        self.groups, self.digests, self.mlflow = groups, digests, mlflow
+        self.tracker, self.budget, self.folder = tracker, budget, folder
+        self.group_of = [gi for gi, g in enumerate(groups) for _ in g.seeds]
+        self.histories: dict[int, History] = {}
+        self.records: dict[int, DatasetRecord] = {}
+
+    def __call__(self, ev: Event) -> None:
+        if ev.history is not None:
+            self._finished(ev.index, ev.history)
+
+    def finish(self, histories: list[History]
+               ) -> tuple[list[DatasetRecord], list[list[History]]]:
+        for index, h in enumerate(histories):
+            if index not in self.histories:
+                self._finished(index, h)
+        groups = range(len(self.groups))
+        return [self.records[gi] for gi in groups], [self._histories(gi) for gi in groups]
+
+    def _histories(self, gi: int) -> list[History]:
+        return [h for i, h in sorted(self.histories.items()) if self.group_of[i] == gi]
+
+    def _finished(self, index: int, h: History) -> None:
+        gi = self.group_of[index]
+        g, rg = self.groups[gi], self.mlflow[gi]
+        self.histories[index] = h
+        self.tracker.log_model(rg.children[h.job.run.seed], keras_model,
+                               (h.weights, g.network, h.job.run, g.data.x_train.shape[1:]),
+                               g.data.x_val[:2])
+        hs = self._histories(gi)
+        if len(hs) == len(g.seeds):
+            rec = record(g, hs, self.budget, self.digests[gi])
+            record_finished(self.tracker, rg, g, rec, self.budget, self.folder / str(gi))
+            self.records[gi] = rec
+
+
 def record_finished(tracker: RemoteTracker, rg: RunGroup, g: Group, rec: DatasetRecord,
-                    histories: list[History], budget: Budget, folder: Path) -> None:
-    """After training: each run's process numbers and its model in MLflow's Keras flavour;
-    the parent's seed means and a learning-curve figure of all seeds, drawn into `folder`,
-    which must stay until the tracker's calls are drained."""
+                    budget: Budget, folder: Path) -> None:
+    """Once a group's runs have finished: each run's process numbers; the parent's seed means
+    and a learning-curve figure of all seeds, drawn into `folder`, which must stay until the
+    tracker's calls are drained."""
     m, article = budget.memorization, budget.article_epochs
     numbers = {run.seed: run_numbers(rec, run, m, article) for run in rec.runs}
     stop = m.stop_frac if rec.task == "regression" else None
-    example = g.data.x_val[:2]
-    for run, h in zip(rec.runs, histories, strict=True):
+    for run in rec.runs:
         child = rg.children[run.seed]
         tracker.log(child, values=numbers[run.seed])
         tracker.set_tags(child, {"outcome": _outcome(numbers[run.seed])})
-        tracker.log_model(child, keras_model,
-                          (h.weights, g.network, h.job.run, g.data.x_train.shape[1:]), example)
     # One picture of every seed on the parent; each child's curves are its metrics.
     folder.mkdir()
     fig = folder / "learning_curve.png"

@@ -195,6 +195,22 @@ def test_a_run_stops_once_memorized_but_not_before_min_epochs():
     assert stopped.loss == full.loss[:3]
 
 
+def test_a_runs_last_event_carries_its_finished_history():
+    """So a run can be recorded while others train: its weights are final when it is sent."""
+    data, net = tiny(), Network(6, 3)
+    seen = []
+    hs = train_all([job(data, net, RunSpec("baseline", s), 4) for s in (0, 1, 2)],
+                   lambda ev: seen.append((ev, ev.history and {k: w.copy() for k, w
+                                                               in ev.history.weights.items()})),
+                   workers=2)
+    for i, h in enumerate(hs):
+        mine = [(ev, w) for ev, w in seen if ev.index == i]
+        (last, weights), earlier = mine[-1], mine[:-1]
+        assert last.done and last.history is h and all(ev.history is None for ev, _ in earlier)
+        assert weights.keys() == h.weights.keys()
+        assert all(np.array_equal(weights[k], h.weights[k]) for k in weights)
+
+
 def test_measurements_are_inference_mode(keras):
     """With dropout the training-mode loss is noisy; measured MSE is a plain Keras predict."""
     from lstm_overfit.runs import keras_model

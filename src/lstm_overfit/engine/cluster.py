@@ -127,7 +127,7 @@ def replay(history: History, index: int, after: int) -> list[Event]:
         losses = tuple(history.loss[start:m.epoch])
         done = m is history.measurements[-1]
         if m.epoch > after:
-            out.append(Event(index, m.epoch, losses, m, done))
+            out.append(Event(index, m.epoch, losses, m, done, history if done else None))
         start = m.epoch
     return out
 
@@ -164,14 +164,16 @@ def train_on_cluster(client, jobs: list[Job], on_event: Callable[[Event], None] 
                      ) -> list[History]:
     """Train every job on the cluster, one task per run, and return their histories in the
     order of `jobs`; `on_event` runs here, in order per run, once per measured epoch (a run
-    retried after its worker died repeats none). Closes the client."""
+    retried after its worker died repeats none), the last with the run's history. Closes the
+    client."""
     topic = f"lstm-overfit-{uuid.uuid4().hex}"
     inbox: queue.Queue = queue.Queue()
     seen = [0] * len(jobs)  # the last epoch relayed, per run
     futures: dict[int, object] = {}
 
     def relay(ev: Event) -> None:
-        if ev.epoch > seen[ev.index]:
+        # A run's last event waits for its result, whose history it carries (replay).
+        if ev.epoch > seen[ev.index] and (ev.history is not None or not ev.done):
             seen[ev.index] = ev.epoch
             if on_event is not None:
                 on_event(ev)

@@ -136,13 +136,17 @@ class History:
 
 @dataclass(frozen=True)
 class Event:
-    """Sent by a training thread after every measured epoch and when a run ends."""
+    """Sent by a training thread after every measured epoch and when a run ends. A run's last
+    event (`done`) carries its finished history, trained weights included, so that it can be
+    recorded while other runs still train (Keras' engine, whose runs train one after another,
+    sends none)."""
 
     index: int
     epoch: int
     losses: tuple[float, ...]
     measurement: Measurement | None
     done: bool
+    history: History | None = None
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -333,11 +337,13 @@ def train_run(job: Job, weights: dict[str, np.ndarray], index: int,
         if (schedule.stop_below is not None and epoch >= schedule.min_epochs
                 and m.train_error <= schedule.stop_below):
             done = history.stopped_early = epoch < schedule.epochs
-        report(Event(index, epoch, tuple(pending), m, done))
+        if done:
+            history.weights = trainer.weights()
+        report(Event(index, epoch, tuple(pending), m, done, history if done else None))
         pending = []
         if done:
             break
-    history.weights = trainer.weights()
+    history.weights = history.weights or trainer.weights()
     return history
 
 
