@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from lstm_overfit.cli import stage_names
+from lstm_overfit.infrastructure.code import stage_modules
 
 
 def run(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -17,12 +17,13 @@ def run(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def test_every_stage_module_is_a_stage():
     assert {"generate", "train", "curve", "sweep", "claims", "figures", "report", "pull_stocks",
-            "prepare_stocks", "prepare_sentiment", "prepare_series", "diagnose"} == set(stage_names())
+            "prepare_stocks", "prepare_sentiment", "prepare_series", "diagnose",
+            "code"} == set(stage_modules())
 
 
 def test_unknown_stage_prints_usage(tmp_path):
     out = run("fit", cwd=tmp_path)
-    assert out.returncode == 2 and "stages: claims, curve" in out.stderr
+    assert out.returncode == 2 and "stages: claims, code, curve" in out.stderr
 
 
 def test_bad_param_is_one_line_and_writes_nothing(tmp_path, raw_params):

@@ -3,73 +3,26 @@
 
 from __future__ import annotations
 
-import ast
+import os
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
+import numpy as np
+import pytest
 import yaml
+
+from lstm_overfit.datasets.arrays import Dataset, save_dataset
+from lstm_overfit.infrastructure.code import closure, stage_files, stage_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "lstm_overfit"
 
 
-# Compiled modules and the C source they are built from (setup.py).
-EXTENSIONS = {"engine._gemm": "engine/gemm.c"}
-
-
-def module_file(module: str) -> Path:
-    if module in EXTENSIONS:
-        return PACKAGE / EXTENSIONS[module]
-    if not module:
-        return PACKAGE / "__init__.py"
-    path = PACKAGE / f"{module.replace('.', '/')}.py"
-    return path if path.exists() else PACKAGE / module.replace(".", "/") / "__init__.py"
-
-
-def is_module(module: str) -> bool:
-    return module in EXTENSIONS or module_file(module).exists()
-
-
-def with_packages(module: str) -> set[str]:
-    """A module and the packages above it: importing `a.b.c` runs `a/__init__.py` and
-    `a/b/__init__.py` first (the package's own top `__init__.py` included, as "")."""
-    parts = module.split(".")
-    return {module, ""} | {".".join(parts[:i]) for i in range(1, len(parts))}
-
-
-def imported_modules(path: Path) -> set[str]:
-    """The package's modules a file imports, at the top or inside functions; imports under
-    `if TYPE_CHECKING:` are types only and do not run."""
-    if path.suffix == ".c":
-        return set()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip |= {id(n) for n in ast.walk(node)}
-    found = set()
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "lstm_overfit":
-            base = node.module.partition(".")[2]
-            for alias in node.names:
-                sub = f"{base}.{alias.name}" if base else alias.name
-                found |= with_packages(sub if is_module(sub) else base)
-        elif isinstance(node, ast.Import):
-            found |= {m for a in node.names if a.name.startswith("lstm_overfit.")
-                      for m in with_packages(a.name.split(".", 1)[1])}
-    return found
-
-
-def closure(*modules: str) -> set[str]:
-    seen, todo = set(), list(modules)
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            todo += sorted(imported_modules(module_file(m)))
-    return seen
+def module_of(stage: dict) -> str:
+    return re.search(r"python -m lstm_overfit (\w+)", stage["cmd"]).group(1)
 
 
 def stages() -> dict[str, dict]:
@@ -106,12 +59,57 @@ def stages() -> dict[str, dict]:
     return out
 
 
-def test_every_stage_lists_exactly_the_modules_it_runs():
+def test_every_stage_depends_on_the_code_file_of_its_module_and_on_no_source_file():
     for name, stage in stages().items():
-        module = re.search(r"python -m lstm_overfit (\w+)", stage["cmd"]).group(1)
-        want = {str(module_file(m).relative_to(ROOT)) for m in closure("__main__", f"stages.{module}")}
-        listed = {d for d in stage["deps"] if d.startswith("src/")}
-        assert listed == want, f"{name}: missing {sorted(want - listed)}, extra {sorted(listed - want)}"
+        if name != "code":
+            code = {d for d in stage["deps"] if d.startswith(("src/", "code/"))}
+            assert code == {f"code/{module_of(stage)}.json"}, name
+
+
+def test_the_code_stage_reads_every_source_file_and_writes_every_modules_file():
+    code = stages()["code"]
+    sources = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*")
+               if p.suffix in (".py", ".c") and "__pycache__" not in p.parts}
+    assert set(code["deps"]) == sources
+    assert code["outs"] == [f"code/{m}.json" for m in stage_modules() if m != "code"]
+    assert {module_of(s) for n, s in stages().items() if n != "code"} == set(stage_modules()) - {
+        "code"}
+
+
+@pytest.mark.parametrize("stage", ["generate", "train"])
+def test_a_stage_imports_only_the_files_its_code_file_lists(tmp_path, stage):
+    """The listed closure is read from the import statements; a stage's process shows what
+    it really imports (in its own process: the warm server imports every stage's modules)."""
+    script = textwrap.dedent(f"""
+        import sys
+        from lstm_overfit.__main__ import main
+
+        argv = {{"generate": ["generate", "ex1", {str(tmp_path / "out")!r}],
+                 "train": ["train", "ex1", "baseline", "--data", {str(tmp_path / "data")!r},
+                           "--results", "r.json", "--metrics", "m.json", "--plots", "p.csv",
+                           "--models", "models"]}}[{stage!r}]
+        code = main(argv + ["--params", {str(tmp_path / "params.yaml")!r}])
+        files = sorted(getattr(m, "__file__", None) or "" for name, m in list(sys.modules.items())
+                       if name.split(".")[0] == "lstm_overfit" and name != "lstm_overfit.__main__")
+        print(code, *files)
+    """)
+    x = np.random.default_rng(0).random((6, 3, 1), dtype=np.float32)
+    save_dataset(Dataset(x, x[:, 0], x, x[:, 0]), tmp_path / "data")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["base"].update(seeds=[0], article_epochs=1)
+    params["train"]["ex1"].update(units=2, epochs=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "LSTM_OVERFIT_WARM": "0", "DVC_ROOT": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    code, *files = out.stdout.split()
+    assert code == "0", out.stderr
+    ran = {str(Path(f).relative_to(PACKAGE.parent)) for f in files}
+    ran = {"lstm_overfit/engine/gemm.c" if "_gemm" in f else f for f in ran}
+    # Exactly: the entry point ran as the script (not imported), all else was imported.
+    assert set(stage_files(stage)) - ran == {"lstm_overfit/__main__.py"}
+    assert ran <= set(stage_files(stage)), sorted(ran - set(stage_files(stage)))
 
 
 def test_regularizers_reach_only_their_own_stages():
@@ -133,7 +131,8 @@ def test_regularizers_reach_only_their_own_stages():
 
 def test_the_engine_reaches_every_training_stage_and_only_those():
     st = stages()
-    training = {n for n, s in st.items() if "src/lstm_overfit/engine/fast.py" in s["deps"]}
+    training = {n for n, s in st.items()
+                if n != "code" and "lstm_overfit/engine/fast.py" in stage_files(module_of(s))}
     assert {n for n, s in st.items() if "engine" in s.get("params", [])} == training
     assert {"train_baseline@ex1", "curve@dropout-ex1_small", "sweep", "diagnose@sunspots"} <= training
 

@@ -34,8 +34,8 @@ def warm_steps() -> list[Callable[[], object]]:
     engine must find it (runtime.show_gpus) before TensorFlow loads."""
     import importlib
 
-    from lstm_overfit.cli import stage_names
     from lstm_overfit.engine import fast
+    from lstm_overfit.infrastructure.code import stage_modules
     from lstm_overfit.infrastructure.runtime import import_keras
     from lstm_overfit.infrastructure.tracking import (
         import_sql_store,
@@ -45,7 +45,7 @@ def warm_steps() -> list[Callable[[], object]]:
     from lstm_overfit.reporting import figures
 
     steps: list[Callable[[], object]] = [
-        lambda: [importlib.import_module(f"lstm_overfit.stages.{name}") for name in stage_names()],
+        lambda: [importlib.import_module(f"lstm_overfit.stages.{name}") for name in stage_modules()],
         fast.warm_up, figures.warm_up]
     if not list(Path("/dev").glob("nvidia[0-9]*")):
         steps += [import_keras, warm_mlflow_keras, import_sql_store, warm_requirements]
