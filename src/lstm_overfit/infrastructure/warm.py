@@ -190,7 +190,8 @@ def _hand_over(sock: socket.socket, argv: list[str]) -> int | None:
         try:
             message = FRAME.pack(len(request)) + request
             sent = socket.send_fds(sock, [message], [0, 1, 2])
-            sock.sendall(message[sent:])
+            if sent < len(message):  # an empty send to a server that already ran a quick
+                sock.sendall(message[sent:])  # stage and closed fails: the stage would rerun
             sock.settimeout(START_S)
             started = _receive(sock, STARTED.size)
         except TimeoutError:
