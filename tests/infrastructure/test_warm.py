@@ -7,6 +7,7 @@ test that runs `python -m lstm_overfit` (test_cli, test_e2e, ...)."""
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -246,6 +247,19 @@ def test_the_key_changes_with_the_code_and_the_load_time_environment_only(tmp_pa
     assert warm.build_key(tmp_path, {**env, "OPENBLAS_NUM_THREADS": "2"}) != key
     (tmp_path / "a.py").write_text("x = 2\n")
     assert warm.build_key(tmp_path, env) != key
+
+
+def test_a_stage_under_other_limits_gets_a_server_of_its_own(tmp_path):
+    """`ulimit -n 64 && dvc repro`: a child keeps its server's limits, so such a stage must not
+    run in a server started under other limits."""
+    key = warm.build_key(tmp_path, {})
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    try:
+        assert warm.build_key(tmp_path, {}) != key
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert warm.build_key(tmp_path, {}) == key
 
 
 def _alive(pid: int) -> bool:

@@ -10,8 +10,9 @@ the Unix socket), and its exit code or signal becomes the stage's. The server ru
 itself, so one stage cannot leave state behind for the next.
 
 - A server serves one build: its socket is named by a hash of the package's files, the
-  interpreter, the installed packages and the environment variables that libraries read
-  when they load. Changed code gets a new server; the old one stops when idle.
+  interpreter, the installed packages, the environment variables that libraries read
+  when they load and the resource limits (`ulimit`), which a child inherits from the server.
+  Changed code gets a new server; the old one stops when idle.
 - Ctrl-C, SIGTERM and SIGHUP sent to the stage are passed on to its child; a stage killed
   with SIGKILL closes its socket, and the child kills itself and its own children at once.
 - The server stops by itself after `IDLE_S` seconds without a stage.
@@ -28,6 +29,7 @@ import gc
 import hashlib
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -50,6 +52,8 @@ START_S = 60.0  # the longest a server may take to import everything before its 
 LOAD_TIME_ENV = ("PYTHON", "OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "NPY_", "TF_", "KERAS_",
                  "ONEDNN_", "CUDA_", "MPL", "HOME", "LANG", "LC_", "XDG_", "TZ", "LD_",
                  "LSTM_OVERFIT_GEMM", "MLFLOW_CONFIGURE_LOGGING", "MLFLOW_LOGGING_LEVEL")
+RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
+           "RLIMIT_MEMLOCK", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS", "RLIMIT_STACK")
 SOCKET_PATH_MAX = 107  # bytes: a Unix socket's path must fit sockaddr_un.sun_path
 FRAME = struct.Struct("<Q")
 STATUS = struct.Struct("<ii")  # (0, exit code) or (1, signal number)
@@ -68,7 +72,8 @@ def interpreter_options() -> list[str]:
 
 def build_key(package: Path, env: dict[str, str]) -> str:
     """What a server's imports depend on: the package's files, the interpreter and its options,
-    the installed packages (their folders' modification times) and the load-time environment."""
+    the installed packages (their folders' modification times) and the load-time environment;
+    and what its children inherit from it: the resource limits."""
     h = hashlib.sha256()
     h.update(f"{sys.executable}\0{sys.version}\0{interpreter_options()}\0".encode())
     for path in sorted(package.rglob("*")):
@@ -80,6 +85,9 @@ def build_key(package: Path, env: dict[str, str]) -> str:
     for name in sorted(env):
         if name.startswith(LOAD_TIME_ENV):
             h.update(f"{name}={env[name]}\0".encode())
+    # A forked child keeps its server's limits (`ulimit`), not the stage's own.
+    for name in RLIMITS:
+        h.update(f"{name}={resource.getrlimit(getattr(resource, name))}\0".encode())
     return h.hexdigest()[:20]
 
 
