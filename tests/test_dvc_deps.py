@@ -1,5 +1,6 @@
-"""Every stage lists exactly the source files it runs and only the params it reads, so
-`dvc exp run -S` reruns only what a change affects (and everything it affects)."""
+"""Every stage depends on exactly the source files it runs (through its module's code file,
+`code/<module>.json`) and only the params it reads, so `dvc exp run -S` and a code change rerun
+only what they affect (and everything they affect)."""
 
 from __future__ import annotations
 
