@@ -159,6 +159,11 @@ def data_inputs(g: Group, digest: str) -> list[DataInput]:
                               ("validation", g.data.x_val, g.data.y_val))]
 
 
+def job_groups(groups: list[Group]) -> list[int]:
+    """The group of each job, in the order `train_groups` makes them: a group's seeds in turn."""
+    return [gi for gi, g in enumerate(groups) for _ in g.seeds]
+
+
 class LiveRecorder:
     """The engine's `on_event`: progress on the terminal and metric points into MLflow.
 
@@ -170,10 +175,7 @@ class LiveRecorder:
                  live: LiveLog, progress: Progress) -> None:
         self.groups, self.jobs, self.mlflow = groups, jobs, mlflow
         self.live, self.progress = live, progress
-        self.group_of = {}
-        for gi, g in enumerate(groups):
-            for s in g.seeds:
-                self.group_of[(g.label, s)] = gi
+        self.group_of = job_groups(groups)
         self.seen: dict[int, dict[int, list[tuple[int, dict[str, float]]]]] = {
             gi: {s: [] for s in g.seeds} for gi, g in enumerate(groups)}
         self.finished: dict[int, set[int]] = {gi: set() for gi in range(len(groups))}
@@ -194,7 +196,7 @@ class LiveRecorder:
 
     def __call__(self, ev: Event) -> None:
         job = self.jobs[ev.index]
-        gi = self.group_of[(job.key, job.run.seed)]
+        gi = self.group_of[ev.index]
         seed, group = job.run.seed, self.mlflow[gi]
         first = ev.epoch - len(ev.losses) + 1
         series: dict[str, list[tuple[int, float]]] = {
@@ -339,7 +341,7 @@ class Finisher:
                  tracker: RemoteTracker, budget: Budget, folder: Path) -> None:
         self.groups, self.digests, self.mlflow = groups, digests, mlflow
         self.tracker, self.budget, self.folder = tracker, budget, folder
-        self.group_of = [gi for gi, g in enumerate(groups) for _ in g.seeds]
+        self.group_of = job_groups(groups)
         self.histories: dict[int, History] = {}
         self.records: dict[int, DatasetRecord] = {}
 

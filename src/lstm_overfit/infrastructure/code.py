@@ -66,15 +66,21 @@ def imported_modules(path: Path, package: Path = PACKAGE) -> set[str]:
     return found
 
 
-def closure(*modules: str, package: Path = PACKAGE) -> set[str]:
-    """The modules that importing `modules` runs, transitively (their packages included)."""
+def closure(*modules: str, package: Path = PACKAGE,
+            parsed: dict[Path, set[str]] | None = None) -> set[str]:
+    """The modules that importing `modules` runs, transitively (their packages included).
+    `parsed` keeps each file's imports across calls, so that a file is parsed once."""
+    parsed = {} if parsed is None else parsed
     seen: set[str] = set()
     todo = sorted(set().union(*(_with_packages(m) for m in modules)))
     while todo:
         m = todo.pop()
         if m not in seen:
             seen.add(m)
-            todo += sorted(imported_modules(module_file(m, package), package))
+            path = module_file(m, package)
+            if path not in parsed:
+                parsed[path] = imported_modules(path, package)
+            todo += sorted(parsed[path])
     return seen
 
 
@@ -83,15 +89,30 @@ def stage_modules(package: Path = PACKAGE) -> list[str]:
     return sorted(p.stem for p in (package / "stages").glob("*.py") if p.stem != "__init__")
 
 
-def stage_files(stage: str, package: Path = PACKAGE) -> list[str]:
+def stage_files(stage: str, package: Path = PACKAGE,
+                parsed: dict[Path, set[str]] | None = None) -> list[str]:
     """What `python -m lstm_overfit <stage>` runs: the entry point's and the stage module's
     closure, as paths under the package's folder (`lstm_overfit/engine/fast.py`)."""
     files = {module_file(m, package) for m in closure("__main__", f"stages.{stage}",
-                                                      package=package)}
+                                                      package=package, parsed=parsed)}
     return sorted(str(f.relative_to(package.parent)) for f in files)
 
 
+def fingerprints(stages: list[str], package: Path = PACKAGE) -> dict[str, dict[str, str]]:
+    """The SHA-256 of every file each stage runs, by path: what its `code/<stage>.json` holds.
+    Each file is parsed and hashed once, however many stages run it."""
+    parsed: dict[Path, set[str]] = {}
+    digests: dict[str, str] = {}
+    out = {}
+    for stage in stages:
+        names = stage_files(stage, package, parsed)
+        for name in names:
+            if name not in digests:
+                digests[name] = hashlib.sha256((package.parent / name).read_bytes()).hexdigest()
+        out[stage] = {name: digests[name] for name in names}
+    return out
+
+
 def fingerprint(stage: str, package: Path = PACKAGE) -> dict[str, str]:
-    """The SHA-256 of every file a stage runs, by path: what its `code/<stage>.json` holds."""
-    return {name: hashlib.sha256((package.parent / name).read_bytes()).hexdigest()
-            for name in stage_files(stage, package)}
+    """One stage's `fingerprints`."""
+    return fingerprints([stage], package)[stage]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstm_overfit.infrastructure.code import fingerprint, stage_modules
+from lstm_overfit.infrastructure.code import fingerprints, stage_modules
 from lstm_overfit.infrastructure.outputs import write_json
 
 
@@ -14,6 +14,5 @@ def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="code", description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    for stage in stage_modules():
-        if stage != "code":
-            write_json(args.out / f"{stage}.json", fingerprint(stage))
+    for stage, files in fingerprints([s for s in stage_modules() if s != "code"]).items():
+        write_json(args.out / f"{stage}.json", files)
