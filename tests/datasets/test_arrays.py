@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from lstm_overfit.datasets.arrays import Dataset, dataset_hash, load_dataset, save_dataset
+from lstm_overfit.datasets.arrays import (
+    Dataset,
+    dataset_hash,
+    load_dataset,
+    log_returns,
+    save_dataset,
+)
 from lstm_overfit.datasets.synthetic import make_dataset, random_split
 from lstm_overfit.params import SineData
 
@@ -42,3 +50,11 @@ def test_token_datasets_keep_their_vocabulary(tmp_path):
     np.testing.assert_array_equal(back.x_train, tokens)
     with pytest.raises(ValueError, match="2-d"):
         Dataset(tokens[:, :, None], labels, tokens, labels, vocab=6)
+
+
+def test_log_returns_are_the_c_librarys_logs_bit_for_bit():
+    assert log_returns(np.array([1.0, math.e, 1.0])).tolist() == [1.0, -1.0]
+    prices = np.random.default_rng(0).uniform(1.0, 500.0, 2000)
+    expected = [math.log(b) - math.log(a) for a, b in zip(prices[:-1], prices[1:], strict=True)]
+    assert log_returns(prices).tobytes() == np.array(expected).tobytes()
+    assert log_returns(prices.astype(np.float32)).dtype == np.float64

@@ -4,16 +4,15 @@ snapshot path, windowing, the split and the scaling. No network anywhere."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from lstm_overfit.datasets.arrays import log_returns
 from lstm_overfit.datasets.stocks import (
     TIDY_COLUMNS,
     download_yfinance,
-    log_returns,
     prepare,
     pull,
     read_snapshot,
@@ -183,10 +182,6 @@ def test_windows_align_inputs_and_target():
 def test_windows_too_short_series():
     x, y = windows(np.arange(3.0), lookback=3, horizon=1)
     assert len(x) == 0 and len(y) == 0
-
-
-def test_log_returns():
-    np.testing.assert_allclose(log_returns(np.array([1.0, math.e, 1.0])), [1.0, -1.0])
 
 
 def _prices(n: int, tickers=("AAA",)) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstm_overfit.datasets.arrays import Dataset, load_dataset, save_dataset
+from lstm_overfit.datasets.arrays import Dataset, load_dataset, log_returns, save_dataset
 from lstm_overfit.errors import StageError
 from lstm_overfit.params import Params, Series
 
@@ -103,7 +103,7 @@ def transformed(target: np.ndarray, spec: Series, origin: str) -> np.ndarray:
         i = int(bad[0])
         raise StageError(f"{origin}: line {_line(i)}, column {spec.target!r}: {target[i]:g}; "
                          "log-return needs positive values")
-    return np.diff(np.log(target))
+    return log_returns(target)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstm_overfit.datasets.arrays import Dataset
+from lstm_overfit.datasets.arrays import Dataset, log_returns
 from lstm_overfit.errors import StageError
 from lstm_overfit.params import TICKER_PATTERN, Stocks
 
@@ -146,11 +146,6 @@ class Scaler:
 
     def apply(self, a: np.ndarray) -> np.ndarray:
         return ((a - self.mean) / self.std).astype(np.float32)
-
-
-def log_returns(prices: np.ndarray) -> np.ndarray:
-    """r[t] = log(p[t+1] / p[t])."""
-    return np.diff(np.log(np.asarray(prices, dtype=np.float64)))
 
 
 def windows(series: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
