@@ -127,3 +127,48 @@ def test_a_product_split_among_idle_cores_gives_the_same_bits(m, n, kk, trans):
         k.lend_cores(0)
     assert not np.isnan(results[0]).any()
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.parametrize(("m", "n", "kk", "trans"), SPLIT + SHAPES)
+def test_a_product_from_packed_panels_gives_the_same_bits(m, n, kk, trans):
+    """B packed once (lstm_gemm_pack) and read from its panels: alone and split among idle
+    cores (by rows), the bits of the product that reads B in place."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
+    b = rng.standard_normal((kk, n), dtype=np.float32)
+    plain = np.full((m, n), np.nan, np.float32)
+    k.gemm_kernel()(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
+                    plain.ctypes.data, n)
+    product, pack = k.packed_gemm_kernels()
+    packed = k.packed_buffer(kk, n)
+    assert packed.ctypes.data % 64 == 0
+    pack(kk, n, b.ctypes.data, n, packed.ctypes.data)
+    try:
+        for helpers in (0, 1, 3):
+            assert k.lend_cores(helpers) == helpers
+            c = np.full((m, n), np.nan, np.float32)
+            product(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
+                    c.ctypes.data, n, packed.ctypes.data)
+            assert np.array_equal(c, plain), helpers
+    finally:
+        k.lend_cores(0)
+
+
+def test_packed_panels_give_the_same_bits_on_every_path():
+    script = PRODUCTS.replace(
+        "fn(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n, c.ctypes.data, n)",
+        "packed = k.packed_buffer(kk, n); pack(kk, n, b.ctypes.data, n, packed.ctypes.data); "
+        "fn(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n, c.ctypes.data, "
+        "n, packed.ctypes.data)").replace(
+        "fn = gemm_kernel()",
+        "from lstm_overfit.engine import kernels as k; fn, pack = k.packed_gemm_kernels()")
+    assert "packed.ctypes.data)" in script and "packed_gemm_kernels" in script
+    digests = set()
+    for path in paths_this_cpu_runs():
+        env = {**os.environ, "LSTM_OVERFIT_GEMM": path}
+        out = subprocess.run([sys.executable, "-c", script, json.dumps(SHAPES)], env=env,
+                             capture_output=True, text=True, check=True)
+        used, digest = out.stdout.split()
+        assert used == path
+        digests.add(digest)
+    assert digests == {products("scalar")[1]}

@@ -198,7 +198,8 @@ def _buffers(steps: int, rows: int, features: int, units: int) -> tuple[np.ndarr
             zeros(steps + 1, rows, units), zeros(steps + 1, rows, units),
             zeros(steps, rows, units), zeros(steps, rows, four), zeros(rows, units),
             zeros(rows, units), zeros(rows, units), zeros(rows, units), zeros(rows),
-            zeros(rows), zeros(steps, rows, features), zeros(four, units), zeros(four, features))
+            zeros(rows), zeros(steps, rows, features), zeros(four, units), zeros(four, features),
+            k.packed_buffer(units, four), k.packed_buffer(four, units))
 
 
 class Trainer:
@@ -229,6 +230,7 @@ class Trainer:
         self.steps = steps
         self.buffers: dict[int, tuple[np.ndarray, ...]] = {}
         self.gemm = k.gemm_kernel()
+        self.packed_gemm = k.packed_gemm_kernels()
 
     def weights(self) -> dict[str, np.ndarray]:
         return {n: a for n, a in self.w.items() if n != "embedding" or self.tokens}
@@ -246,7 +248,7 @@ class Trainer:
         order = ("kernel", "recurrent", "bias", "dense", "dense_bias", "embedding")
         rate = np.float32(self.job.run.dropout if u is not None else 0.0)
         return k.train_step(
-            self.gemm, self.x, self.token_ids, self.y, idx.astype(np.int64),
+            self.gemm, self.packed_gemm, self.x, self.token_ids, self.y, idx.astype(np.int64),
             u if u is not None else np.zeros((rows, self.net.units), np.float32), rate,
             self.net.task == "classification", tuple(self.w[n] for n in order),
             tuple(self.g[n] for n in order), tuple(self.m[n] for n in order),
@@ -275,6 +277,7 @@ class Trainer:
         w = self.w
         units, features = self.net.units, self.net.features
         out = np.empty(len(x), np.float32)
+        packed_u = k.packed_buffer(units, 4 * units)
         for start in range(0, len(x), MEASURE_CHUNK):
             idx = np.arange(start, min(len(x), start + MEASURE_CHUNK))
             rows = len(idx)
@@ -287,8 +290,8 @@ class Trainer:
             xw = np.empty((self.steps, rows, 4 * units), np.float32)
             z = np.empty((rows, 4 * units), np.float32)
             c, h = np.empty((rows, units), np.float32), np.empty((rows, units), np.float32)
-            k.infer(self.gemm, xt, mask, w["kernel"], w["recurrent"], w["bias"], w["dense"],
-                    w["dense_bias"], xw, z, c, h, out[start:start + rows])
+            k.infer(self.gemm, self.packed_gemm, xt, mask, w["kernel"], w["recurrent"], w["bias"],
+                    w["dense"], w["dense_bias"], xw, z, c, h, packed_u, out[start:start + rows])
         return out
 
     def measure(self, epoch: int) -> Measurement:

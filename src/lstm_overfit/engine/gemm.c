@@ -106,14 +106,16 @@ TILE(tile256, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_
 
 /* Column blocks of NV vectors, every row tile of the packed A over one block before the next.
    With many row tiles a block of B is packed first (k x nr, contiguous: one stream instead of
-   k rows a page apart); with a few, reading B in place costs less than the copy. */
+   k rows a page apart); with a few, reading B in place costs less than the copy, unless the
+   caller packed B once for many products (`packed`, laid out by lstm_gemm_pack). */
 #define PATH(NAME, TARGET, TILEFN, WIDTH, MR, NV)                                             \
     static __attribute__((target(TARGET))) void NAME(int trans, i64 m, i64 n, i64 k,         \
                                                      const float *a, i64 lda, const float *b, \
-                                                     i64 ldb, float *c, i64 ldc) {           \
+                                                     i64 ldb, float *c, i64 ldc,             \
+                                                     const float *packed) {                  \
         const i64 tiles = (m + MR - 1) / MR, vec_cols = n / WIDTH * WIDTH;                    \
         const i64 a_len = (tiles * MR * k + 15) / 16 * 16; /* keeps packed B 64-byte aligned */ \
-        const int pack = m > 64;                                                              \
+        const int pack = packed == NULL && m > 64;                                            \
         float *ap = scratch((size_t)(a_len + (pack ? k * WIDTH * NV : 0)));                   \
         if (ap == NULL) abort();                                                              \
         float *bp = ap + a_len;                                                               \
@@ -123,8 +125,8 @@ TILE(tile256, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_
             const i64 nr = WIDTH * nv;                                                        \
             for (; j + nr <= n; j += nr) {                                                    \
                 if (pack) pack_b(k, nr, b + j, ldb, bp);                                      \
-                const float *bb = pack ? bp : b + j;                                          \
-                const i64 bs = pack ? nr : ldb;                                               \
+                const float *bb = packed ? packed + k * j : pack ? bp : b + j;                \
+                const i64 bs = packed || pack ? nr : ldb;                                     \
                 for (i64 t = 0; t < tiles; t++) {                                             \
                     float *ct = c + t * MR * ldc + j;                                         \
                     const float *at = ap + t * MR * k;                                        \
@@ -152,15 +154,17 @@ PATH(gemm_avx512, "avx512f,fma", tile512, 16, MR512, NV512)
 PATH(gemm_avx2, "avx2,fma", tile256, 8, MR256, NV256)
 
 static void gemm_plain(int trans, i64 m, i64 n, i64 k, const float *a, i64 lda, const float *b,
-                       i64 ldb, float *c, i64 ldc) {
+                       i64 ldb, float *c, i64 ldc, const float *packed) {
+    (void)packed;
     gemm_scalar(trans, m, 0, n, k, a, lda, b, ldb, c, ldc);
 }
 
 typedef void (*gemm_fn)(int, i64, i64, i64, const float *, i64, const float *, i64, float *,
-                        i64);
+                        i64, const float *);
 
 static const char *PATHS[] = {"avx512", "avx2", "scalar"};
 static const gemm_fn FNS[] = {gemm_avx512, gemm_avx2, gemm_plain};
+static const int WIDTHS[] = {16, 8, 0}, BLOCKS[] = {NV512, NV256, 0}; /* vector columns */
 
 /* The widest path this CPU runs, unless LSTM_OVERFIT_GEMM names a narrower one (the tests
    compare paths; the bench measures what each is worth). -1: the name is not a path or this
@@ -186,6 +190,24 @@ const char *lstm_gemm_path(void) {
     return chosen < 0 ? NULL : PATHS[chosen];
 }
 
+/* B packed once for many products by it: a step multiplies by the recurrent kernel (and by
+   its transpose) at every time step of the batch, and a panel of B read in place, k rows
+   a page apart, costs the small products there about a third of their speed (32 x 128 x 512
+   on AVX2: ~70 GFLOP/s in place, ~100 from panels). The panels are the PATH's column blocks,
+   each k x nr contiguous, the one of columns [j, j + nr) at k * j; the columns right of the
+   last whole vector are read from B itself. Packing moves no arithmetic: the same bits. */
+i64 lstm_gemm_packed_size(i64 k, i64 n) {
+    const i64 width = WIDTHS[chosen];
+    return width ? k * (n / width * width) : 0;
+}
+
+void lstm_gemm_pack(i64 k, i64 n, const float *b, i64 ldb, float *out) {
+    const i64 width = WIDTHS[chosen];
+    i64 j = 0;
+    for (int nv = BLOCKS[chosen]; width && nv >= 1; nv--)
+        for (const i64 nr = width * nv; j + nr <= n; j += nr) pack_b(k, nr, b + j, ldb, out + k * j);
+}
+
 /* Idle cores lend a hand. Runs train one per thread; when fewer runs are left than cores (the
    last of three seeds on two cores), the engine lends the idle cores to the products of the
    runs still training: a product splits its columns (or rows) between the caller and the
@@ -203,7 +225,7 @@ typedef struct {
     _Atomic int state;
     int trans;
     i64 m, n, k, lda, ldb, ldc;
-    const float *a, *b;
+    const float *a, *b, *packed;
     float *c;
     char pad[64];
 } helper_t;
@@ -224,7 +246,8 @@ static void *helper_main(void *arg) {
             pthread_mutex_unlock(&lend_mu);
         }
         if (atomic_load_explicit(&h->state, memory_order_acquire) == READY) {
-            FNS[chosen](h->trans, h->m, h->n, h->k, h->a, h->lda, h->b, h->ldb, h->c, h->ldc);
+            FNS[chosen](h->trans, h->m, h->n, h->k, h->a, h->lda, h->b, h->ldb, h->c, h->ldc,
+                        h->packed);
             atomic_store_explicit(&h->state, DONE, memory_order_release);
         } else {
             _mm_pause();
@@ -252,13 +275,14 @@ int lstm_gemm_lend(int count) {
     return count;
 }
 
-/* The product; call lstm_gemm_path() first (it fixes the path before threads start). */
-void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const float *b,
-               i64 ldb, float *c, i64 ldc) {
+/* The product, B read from `packed` (lstm_gemm_pack of this B) unless it is NULL; call
+   lstm_gemm_path() first (it fixes the path before threads start). */
+void lstm_gemm_packed(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda,
+                      const float *b, i64 ldb, float *c, i64 ldc, const float *packed) {
     const gemm_fn fn = FNS[chosen];
     const int can = atomic_load_explicit(&lent, memory_order_acquire);
     if (can == 0 || m * n * k < MIN_SPLIT_WORK) {
-        fn(trans_a, m, n, k, a, lda, b, ldb, c, ldc);
+        fn(trans_a, m, n, k, a, lda, b, ldb, c, ldc, packed);
         return;
     }
     helper_t *mine[MAX_HELPERS];
@@ -267,9 +291,10 @@ void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const 
         int expect = FREE;
         if (atomic_compare_exchange_strong(&helpers[i].state, &expect, CLAIMED)) mine[got++] = &helpers[i];
     }
-    /* Columns in whole blocks of 32 (two AVX-512 vectors) while there are enough, else rows. */
+    /* Columns in whole blocks of 32 (two AVX-512 vectors) while there are enough, else rows;
+       rows always from panels, whose blocks a column split would cut. */
     const int parts = got + 1;
-    const int by_cols = n >= 64 * parts || m < 2 * parts;
+    const int by_cols = packed == NULL && (n >= 64 * parts || m < 2 * parts);
     const i64 span = by_cols ? n : m, unit = by_cols ? 32 : 1;
     const i64 units = (span + unit - 1) / unit;
     i64 start = 0;
@@ -279,15 +304,16 @@ void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const 
         if (part == parts - 1) {
             if (end > start) {
                 if (by_cols)
-                    fn(trans_a, m, end - start, k, a, lda, b + start, ldb, c + start, ldc);
+                    fn(trans_a, m, end - start, k, a, lda, b + start, ldb, c + start, ldc, NULL);
                 else
                     fn(trans_a, end - start, n, k, trans_a ? a + start : a + start * lda, lda, b,
-                       ldb, c + start * ldc, ldc);
+                       ldb, c + start * ldc, ldc, packed);
             }
             break;
         }
         helper_t *h = mine[part];
         h->trans = trans_a, h->k = k, h->lda = lda, h->ldb = ldb, h->ldc = ldc;
+        h->packed = by_cols ? NULL : packed;
         if (by_cols) {
             h->m = m, h->n = end - start, h->a = a, h->b = b + start, h->c = c + start;
         } else {
@@ -301,6 +327,11 @@ void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const 
         while (atomic_load_explicit(&mine[i]->state, memory_order_acquire) != DONE) _mm_pause();
         atomic_store_explicit(&mine[i]->state, FREE, memory_order_release);
     }
+}
+
+void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const float *b,
+               i64 ldb, float *c, i64 ldc) {
+    lstm_gemm_packed(trans_a, m, n, k, a, lda, b, ldb, c, ldc, NULL);
 }
 
 #ifndef GEMM_SOURCE_SHA256

@@ -60,6 +60,12 @@ def _gemm_library() -> ctypes.CDLL:
     i32, i64, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
     lib.lstm_gemm.argtypes = [i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64]
     lib.lstm_gemm.restype = None
+    lib.lstm_gemm_packed.argtypes = [i32, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64, ptr]
+    lib.lstm_gemm_packed.restype = None
+    lib.lstm_gemm_pack.argtypes = [i64, i64, ptr, i64, ptr]
+    lib.lstm_gemm_pack.restype = None
+    lib.lstm_gemm_packed_size.argtypes = [i64, i64]
+    lib.lstm_gemm_packed_size.restype = i64
     lib.lstm_gemm_lend.argtypes = [i32]
     lib.lstm_gemm_lend.restype = i32
     return lib
@@ -68,6 +74,22 @@ def _gemm_library() -> ctypes.CDLL:
 def gemm_kernel():
     """`lstm_gemm` as a ctypes function that compiled code calls (see `gemm`)."""
     return _gemm_library().lstm_gemm
+
+
+def packed_gemm_kernels():
+    """`lstm_gemm_packed` and `lstm_gemm_pack`, for compiled code: a matrix that many products
+    multiply by (the recurrent kernel, at every time step) is packed once (`pack`) and read
+    from its panels (`gemm_packed`), which changes no bits (gemm.c)."""
+    lib = _gemm_library()
+    return lib.lstm_gemm_packed, lib.lstm_gemm_pack
+
+
+def packed_buffer(k: int, n: int) -> np.ndarray:
+    """Room for a k x n matrix packed by `pack`, 64-byte aligned as the kernel reads it."""
+    floats = _gemm_library().lstm_gemm_packed_size(k, n)
+    raw = np.zeros(floats + 16, np.float32)
+    start = (-raw.ctypes.data % 64) // 4
+    return raw[start:start + floats]
 
 
 def lend_cores(count: int) -> int:
@@ -85,6 +107,19 @@ def gemm_path() -> str:
 def gemm(fn, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
     """c (m x n, row-major) = op(a) @ b, op(a) = a.T if trans_a."""
     fn(1 if trans_a else 0, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, c.ctypes.data, ldc)
+
+
+@njit(inline="always", **JIT)
+def pack(pack_fn, b, out):
+    """out = b's panels (b: k x n, row-major), for `gemm_packed`."""
+    pack_fn(b.shape[0], b.shape[1], b.ctypes.data, b.shape[1], out.ctypes.data)
+
+
+@njit(inline="always", **JIT)
+def gemm_packed(fn, m, n, k, a, lda, packed, b, c, ldc):
+    """c (m x n) = a @ b, b read from `packed` (its panels) and, right of its last whole
+    vector of columns, from b itself."""
+    fn(0, m, n, k, a.ctypes.data, lda, b.ctypes.data, n, c.ctypes.data, ldc, packed.ctypes.data)
 
 
 @njit(**JIT)
@@ -177,18 +212,21 @@ def lstm_infer_step(z, xw, bias, c, h, mask):
 
 
 @njit(**JIT)
-def infer(gemm_fn, xt, mask, kernel, recurrent, bias, dense, dense_bias, xw, z, c, h, out):
+def infer(gemm_fn, packed_fns, xt, mask, kernel, recurrent, bias, dense, dense_bias, xw, z, c,
+          h, packed_u, out):
     """Inference-mode outputs of the rows in xt (steps x rows x features) into out: the
-    regression output or the classifier's logit. xw, z, c, h are work arrays."""
+    regression output or the classifier's logit. xw, z, c, h, packed_u are work arrays."""
     steps, rows, features = xt.shape
     units = recurrent.shape[0]
     four = 4 * units
+    gemm_p, pack_fn = packed_fns
     gemm(gemm_fn, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
+    pack(pack_fn, recurrent, packed_u)
     h[:] = ZERO
     c[:] = ZERO
     for t in range(steps):
         if t:
-            gemm(gemm_fn, False, rows, four, units, h, units, recurrent, four, z, four)
+            gemm_packed(gemm_p, rows, four, units, h, units, packed_u, recurrent, z, four)
         else:
             z[:] = ZERO
         lstm_infer_step(z, xw[t], bias, c, h, mask[t])
@@ -339,14 +377,17 @@ def logistic_head(logit, y, idx, count, dpred):
 
 
 @njit(**JIT)
-def train_step(gemm_fn, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alpha, buf):
+def train_step(gemm_fn, packed_fns, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alpha,
+               buf):
     """One optimizer step of one run on the rows `idx`, in place: forward, backward through
     time, and Adam. `w`, `g`, `m`, `v` are (kernel, recurrent, bias, dense, dense_bias,
     embedding) weights, gradients and moments; `u` the dropout draws (rate 0: none); `buf`
     the work arrays of this batch size. Returns the batch's summed loss (float64)."""
     kernel, recurrent, bias, dense, dense_bias, embedding = w
     g_kernel, g_recurrent, g_bias, g_dense, g_dense_bias, g_embedding = g
-    xt, mask, xw, z, gates, c, h, tc, dz, dh, dh2, dc, out, pred, dpred, dx, recurrent_t, kernel_t = buf
+    (xt, mask, xw, z, gates, c, h, tc, dz, dh, dh2, dc, out, pred, dpred, dx, recurrent_t,
+     kernel_t, packed_u, packed_ut) = buf
+    gemm_p, pack_fn = packed_fns
     steps, rows, features = xt.shape
     units = recurrent.shape[0]
     four = 4 * units
@@ -355,13 +396,14 @@ def train_step(gemm_fn, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, al
     else:
         gather_time_major(x, idx, xt)
     gemm(gemm_fn, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
+    pack(pack_fn, recurrent, packed_u)
     for r in range(rows):
         for j in range(units):
             h[0, r, j] = ZERO
             c[0, r, j] = ZERO
     for t in range(steps):
         if t:
-            gemm(gemm_fn, False, rows, four, units, h[t], units, recurrent, four, z, four)
+            gemm_packed(gemm_p, rows, four, units, h[t], units, packed_u, recurrent, z, four)
         else:
             z[:] = ZERO  # h is zero before the first step
         lstm_forward_step(z, xw[t], bias, c[t], h[t], mask[t], gates[t], c[t + 1], h[t + 1],
@@ -390,11 +432,12 @@ def train_step(gemm_fn, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, al
     if rate > ZERO:
         dropout(dh, u, rate, dh)
     transpose(recurrent, recurrent_t)
+    pack(pack_fn, recurrent_t, packed_ut)
     cur, nxt = dh, dh2
     for t in range(steps - 1, -1, -1):
         lstm_backward_step(cur, dc, gates[t], c[t], tc[t], mask[t], dz[t])
         if t:
-            gemm(gemm_fn, False, rows, units, four, dz[t], four, recurrent_t, units, nxt, units)
+            gemm_packed(gemm_p, rows, units, four, dz[t], four, packed_ut, recurrent_t, nxt, units)
             if tokens.shape[0]:
                 carry_masked(nxt, cur, mask[t])
             cur, nxt = nxt, cur
