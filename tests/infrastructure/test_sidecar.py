@@ -179,7 +179,7 @@ def test_a_side_process_forked_in_advance_is_adopted_and_killed_like_a_started_o
         import os, time
         from lstm_overfit.infrastructure.sidecar import FORKED, Sidecar, prefork
         prefork()
-        forked = int(os.environ[FORKED].split(":")[0])
+        forked = int(os.environ[FORKED].split(":")[1])
         side = Sidecar()
         print(FORKED in os.environ, forked == side.call(os.getpid), side.call(os.getppid) == os.getpid())
         side.submit(time.sleep, 60)
@@ -190,3 +190,19 @@ def test_a_side_process_forked_in_advance_is_adopted_and_killed_like_a_started_o
         later.close()
     """)], capture_output=True, text=True, timeout=60)
     assert stage.stdout.split() == ["False", "True", "True", str(-signal.SIGKILL), "True"], stage.stderr
+
+
+def test_a_process_the_stage_starts_never_adopts_the_stages_side_process():
+    """It inherits the variable that names the side process, not its pipes: it starts its own."""
+    stage = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, subprocess, sys
+        from lstm_overfit.infrastructure.sidecar import FORKED, prefork
+        prefork()
+        forked = os.environ[FORKED].split(":")[1]
+        child = subprocess.run([sys.executable, "-c",
+            "import os; from lstm_overfit.infrastructure.sidecar import Sidecar; "
+            "side = Sidecar(); print(side.call(os.getppid) == os.getpid()); side.close()"],
+            capture_output=True, text=True, timeout=60)
+        print(child.stdout.strip(), child.returncode, forked in os.environ[FORKED])
+    """)], capture_output=True, text=True, timeout=90)
+    assert stage.stdout.split() == ["True", "0", "True"], stage.stderr

@@ -123,6 +123,8 @@ def test_errors_end_the_stage_as_they_would_end_a_fresh_process(warmed, tmp_path
     raised = run(warmed("raise", "x"), tmp_path)
     assert raised.returncode == 1
     assert "ValueError: broken stage" in raised.stderr
+    # the traceback starts at the stage's code, as a fresh process's does after runpy's frames
+    assert "in runner" in raised.stderr and "warm.py" not in raised.stderr, raised.stderr
     exited = run(warmed("exit", "x"), tmp_path)
     assert (exited.returncode, exited.stderr.strip()) == (1, "a message")
 

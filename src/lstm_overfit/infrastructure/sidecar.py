@@ -29,7 +29,8 @@ from typing import Any
 from lstm_overfit.errors import StageError
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
-FORKED = "LSTM_OVERFIT_SIDE"  # "pid:to_fd:from_fd" of a side process `prefork` started
+# "owner:pid:to_fd:from_fd" of a side process `prefork` started for the process `owner`
+FORKED = "LSTM_OVERFIT_SIDE"
 FRAME = struct.Struct("<Q")  # each message: its length, then its pickle
 
 
@@ -73,11 +74,10 @@ class Sidecar(Calls):
     """The side process: `submit` calls, `drain` waits for all of them (raising the first error)."""
 
     def __init__(self) -> None:
-        forked = os.environ.pop(FORKED, None)
-        self._proc: subprocess.Popen | _Forked = _Forked.adopt(forked) if forked else \
-            subprocess.Popen([sys.executable, "-c",
-                              "from lstm_overfit.infrastructure.sidecar import serve; serve()"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        forked = _Forked.adopt(os.environ.pop(FORKED, ""))
+        self._proc: subprocess.Popen | _Forked = forked or subprocess.Popen(
+            [sys.executable, "-c", "from lstm_overfit.infrastructure.sidecar import serve; serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._pending = 0
         self._ready: list[object] = []  # answers `poll` took in, for `drain`
         # A thread writes the calls, so that the stage goes on (training, drawing its figures)
@@ -171,9 +171,13 @@ class _Forked:
         self.returncode: int | None = None
 
     @classmethod
-    def adopt(cls, spec: str) -> _Forked:
-        pid, to_fd, from_fd = (int(part) for part in spec.split(":"))
-        return cls(pid, to_fd, from_fd)
+    def adopt(cls, spec: str) -> _Forked | None:
+        """The side process `spec` names, if it was forked for this process: a process the
+        stage starts inherits the variable, not the side process or its pipes."""
+        if not spec:
+            return None
+        owner, pid, to_fd, from_fd = (int(part) for part in spec.split(":"))
+        return cls(pid, to_fd, from_fd) if owner == os.getpid() else None
 
     def kill(self) -> None:
         if self.returncode is None:
@@ -206,7 +210,7 @@ def prefork() -> None:
     os.close(from_w)
     os.set_inheritable(to_w, False)
     os.set_inheritable(from_r, False)
-    os.environ[FORKED] = f"{pid}:{to_w}:{from_r}"
+    os.environ[FORKED] = f"{os.getpid()}:{pid}:{to_w}:{from_r}"
 
 
 @contextlib.contextmanager

@@ -438,17 +438,26 @@ def _run_as_main(runner: Runner, argv: list[str], conn: socket.socket) -> int:
         code = runner(argv)
     except SystemExit as exc:
         code = _exit_code(exc.code)
-    except KeyboardInterrupt:
-        traceback.print_exc()
+    except KeyboardInterrupt as exc:
+        traceback.print_exception(_from_the_stage(exc))
         _flush_and_exit_handlers()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
         code = 130
-    except BaseException:
-        sys.excepthook(*sys.exc_info())
+    except BaseException as exc:
+        sys.excepthook(type(exc), _from_the_stage(exc), exc.__traceback__)
         code = 1
     _flush_and_exit_handlers()
     return code
+
+
+def _from_the_stage(exc: BaseException) -> BaseException:
+    """`exc` with its traceback starting at the stage's own code: the frames of this module,
+    which ran it, are not part of the stage (a fresh process shows runpy's there)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return exc.with_traceback(tb)
 
 
 def _exit_code(code: object) -> int:
