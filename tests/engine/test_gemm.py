@@ -141,7 +141,7 @@ def test_a_product_from_packed_panels_gives_the_same_bits(m, n, kk, trans):
                     plain.ctypes.data, n)
     product, pack = k.packed_gemm_kernels()
     packed = k.packed_buffer(kk, n)
-    assert packed.ctypes.data % 64 == 0
+    assert packed.size == 0 or packed.ctypes.data % 64 == 0  # empty: no whole vector of columns
     pack(kk, n, b.ctypes.data, n, packed.ctypes.data)
     try:
         for helpers in (0, 1, 3):
