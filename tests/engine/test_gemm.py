@@ -61,14 +61,25 @@ def test_every_path_gives_the_same_bits():
     assert len(set(found.values())) == 1, found
 
 
+def operands(seed: int, m: int, n: int, kk: int, trans: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Normal draws for A (stored transposed when trans) and B."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32),
+            rng.standard_normal((kk, n), dtype=np.float32))
+
+
+def in_place(a: np.ndarray, b: np.ndarray, m: int, trans: bool) -> np.ndarray:
+    """op(A) @ B by the engine's product, reading B in place."""
+    c = np.full((m, b.shape[1]), np.nan, np.float32)
+    k.gemm_kernel()(int(trans), m, b.shape[1], b.shape[0], a.ctypes.data, a.shape[1],
+                    b.ctypes.data, b.shape[1], c.ctypes.data, b.shape[1])
+    return c
+
+
 @pytest.mark.parametrize(("m", "n", "kk", "trans"), SHAPES)
 def test_products_are_accurate(m, n, kk, trans):
-    rng = np.random.default_rng(1)
-    a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
-    b = rng.standard_normal((kk, n), dtype=np.float32)
-    c = np.full((m, n), np.nan, np.float32)
-    k.gemm_kernel()(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
-                    c.ctypes.data, n)
+    a, b = operands(1, m, n, kk, trans)
+    c = in_place(a, b, m, trans)
     exact = (a.T if trans else a).astype(np.float64) @ b.astype(np.float64)
     # a chain of k roundings: within k ulp-sized steps of the exact sum's magnitude
     bound = kk * np.finfo(np.float32).eps * (np.abs(a.T if trans else a) @ np.abs(b))
@@ -133,12 +144,8 @@ def test_a_product_split_among_idle_cores_gives_the_same_bits(m, n, kk, trans):
 def test_a_product_from_packed_panels_gives_the_same_bits(m, n, kk, trans):
     """B packed once (lstm_gemm_pack) and read from its panels: alone and split among idle
     cores (by rows), the bits of the product that reads B in place."""
-    rng = np.random.default_rng(3)
-    a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
-    b = rng.standard_normal((kk, n), dtype=np.float32)
-    plain = np.full((m, n), np.nan, np.float32)
-    k.gemm_kernel()(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
-                    plain.ctypes.data, n)
+    a, b = operands(3, m, n, kk, trans)
+    plain = in_place(a, b, m, trans)
     product, pack = k.packed_gemm_kernels()
     packed = k.packed_buffer(kk, n)
     assert packed.size == 0 or packed.ctypes.data % 64 == 0  # empty: no whole vector of columns
