@@ -25,9 +25,9 @@ def serve(path: str) -> None:
 
 def warm_steps() -> list[Callable[[], object]]:
     """What the server does before its first stage: import every stage module (numpy, numba,
-    pandas, matplotlib), load the engine's compiled kernels, draw a first figure, import what
-    the side process uses (MLflow with its SQL store, Keras) and let MLflow read the installed
-    packages.
+    pandas, matplotlib), load the engine's compiled kernels, draw a first figure, run one
+    Ljung-Box test (statsmodels, for the diagnoses), import what the side process uses
+    (MLflow with its SQL store, Keras) and let MLflow read the installed packages.
 
     Keras is imported only: TensorFlow starts its threads at its first operation, and a
     process with threads cannot be forked safely. Not Keras on a machine with a GPU: the Keras
@@ -43,10 +43,11 @@ def warm_steps() -> list[Callable[[], object]]:
         warm_requirements,
     )
     from lstm_overfit.reporting import figures
+    from lstm_overfit.science import diagnosis
 
     steps: list[Callable[[], object]] = [
         lambda: [importlib.import_module(f"lstm_overfit.stages.{name}") for name in stage_modules()],
-        fast.warm_up, figures.warm_up]
+        fast.warm_up, figures.warm_up, diagnosis.warm_up]
     if not list(Path("/dev").glob("nvidia[0-9]*")):
         steps += [import_keras, warm_mlflow_keras, import_sql_store, warm_requirements]
     return steps

@@ -69,6 +69,12 @@ def ljung_box(series: np.ndarray, lags: int) -> tuple[float, int]:
     return float(table["lb_pvalue"].iloc[-1]), use
 
 
+def warm_up() -> None:
+    """Import statsmodels and scipy.stats once, for a process that forks stages (server.py):
+    they take ~1.5 s to import, which the diagnoses would otherwise spend before training."""
+    ljung_box(np.sin(np.arange(20.0)), 2)
+
+
 def controls(data: Dataset, target_train: np.ndarray, horizon: int, t: Thresholds) -> Controls:
     """The naive forecasts, the scale of scaled errors, the linear floor and Ljung-Box."""
     last = np.asarray(data.x_val, np.float64)[:, -1, 0]
