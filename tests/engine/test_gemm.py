@@ -68,8 +68,9 @@ def operands(seed: int, m: int, n: int, kk: int, trans: bool) -> tuple[np.ndarra
             rng.standard_normal((kk, n), dtype=np.float32))
 
 
-def in_place(a: np.ndarray, b: np.ndarray, m: int, trans: bool) -> np.ndarray:
+def in_place(a: np.ndarray, b: np.ndarray, trans: bool = False) -> np.ndarray:
     """op(A) @ B by the engine's product, reading B in place."""
+    m = a.shape[1] if trans else a.shape[0]
     c = np.full((m, b.shape[1]), np.nan, np.float32)
     k.gemm_kernel()(int(trans), m, b.shape[1], b.shape[0], a.ctypes.data, a.shape[1],
                     b.ctypes.data, b.shape[1], c.ctypes.data, b.shape[1])
@@ -79,18 +80,11 @@ def in_place(a: np.ndarray, b: np.ndarray, m: int, trans: bool) -> np.ndarray:
 @pytest.mark.parametrize(("m", "n", "kk", "trans"), SHAPES)
 def test_products_are_accurate(m, n, kk, trans):
     a, b = operands(1, m, n, kk, trans)
-    c = in_place(a, b, m, trans)
+    c = in_place(a, b, trans)
     exact = (a.T if trans else a).astype(np.float64) @ b.astype(np.float64)
     # a chain of k roundings: within k ulp-sized steps of the exact sum's magnitude
     bound = kk * np.finfo(np.float32).eps * (np.abs(a.T if trans else a) @ np.abs(b))
     assert (np.abs(c - exact) <= bound + 1e-30).all()
-
-
-def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    c = np.full((a.shape[0], b.shape[1]), np.nan, np.float32)
-    k.gemm_kernel()(0, a.shape[0], b.shape[1], a.shape[1], a.ctypes.data, a.shape[1],
-                    b.ctypes.data, b.shape[1], c.ctypes.data, b.shape[1])
-    return c
 
 
 def test_the_order_is_sequential_fused_multiply_adds():
@@ -99,10 +93,10 @@ def test_the_order_is_sequential_fused_multiply_adds():
     choice gives another number."""
     ones = np.ones((3, 16), np.float32)  # 16 columns: the vector paths, not only the tail
     # In order: 2^24 + 1 rounds back to 2^24, then - 2^24 leaves 0 (any other order gives 1).
-    order = product(np.array([[2.0**24, 1.0, -(2.0**24)]], np.float32), ones)
+    order = in_place(np.array([[2.0**24, 1.0, -(2.0**24)]], np.float32), ones)
     assert (order == 0).all()
     # Fused: -1 + (1 + 2^-13)(1 - 2^-13) = -2^-26 exactly; rounding the product first gives 0.
-    fused = product(np.array([[1.0, 1.0 + 2.0**-13]], np.float32),
+    fused = in_place(np.array([[1.0, 1.0 + 2.0**-13]], np.float32),
                     np.array([[-1.0] * 16, [1.0 - 2.0**-13] * 16], np.float32))
     assert (fused == np.float32(-(2.0**-26))).all()
 
@@ -123,17 +117,12 @@ SPLIT = [(32, 1024, 256, False), (32, 256, 1024, False), (256, 1024, 608, True),
 
 @pytest.mark.parametrize(("m", "n", "kk", "trans"), SPLIT + SHAPES)
 def test_a_product_split_among_idle_cores_gives_the_same_bits(m, n, kk, trans):
-    rng = np.random.default_rng(2)
-    a = rng.standard_normal((kk, m) if trans else (m, kk), dtype=np.float32)
-    b = rng.standard_normal((kk, n), dtype=np.float32)
+    a, b = operands(2, m, n, kk, trans)
     results = []
     try:
         for helpers in (0, 1, 3):
             assert k.lend_cores(helpers) == helpers
-            c = np.full((m, n), np.nan, np.float32)
-            k.gemm_kernel()(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n,
-                            c.ctypes.data, n)
-            results.append(c)
+            results.append(in_place(a, b, trans))
     finally:
         k.lend_cores(0)
     assert not np.isnan(results[0]).any()
@@ -145,7 +134,7 @@ def test_a_product_from_packed_panels_gives_the_same_bits(m, n, kk, trans):
     """B packed once (lstm_gemm_pack) and read from its panels: alone and split among idle
     cores (by rows), the bits of the product that reads B in place."""
     a, b = operands(3, m, n, kk, trans)
-    plain = in_place(a, b, m, trans)
+    plain = in_place(a, b, trans)
     product, pack = k.packed_gemm_kernels()
     packed = k.packed_buffer(kk, n)
     assert packed.size == 0 or packed.ctypes.data % 64 == 0  # empty: no whole vector of columns
