@@ -273,5 +273,6 @@ def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    # reaped between the kill and the read: opening gives ENOENT, reading an open file ESRCH
+    except (FileNotFoundError, ProcessLookupError):
         return False
