@@ -19,7 +19,7 @@ from lstm_overfit.engine import kernels as k
 # dense head) and shapes that leave every kind of tail (rows, vector and scalar columns).
 SHAPES = [(32, 1024, 256, False), (256, 1024, 608, True), (32, 1, 128, False),
           (128, 1, 32, True), (640, 512, 3, False), (7, 13, 5, False), (33, 40, 17, True),
-          (9, 24, 1, True), (1, 48, 70, False)]
+          (9, 24, 1, True), (1, 48, 70, False), (30, 48, 21, False)]
 
 PRODUCTS = textwrap.dedent("""
     import hashlib, json, sys
