@@ -76,14 +76,11 @@ static void pack_b(i64 k, i64 nr, const float *b, i64 ldb, float *out) {
 
 /* The same two copies with AVX2 moves, for the AVX2 path: the scalar pack_a moved a float
    in ~0.5 ns (8 us of a 52 us 32 x 128 x 512 product on an AVX2 machine) and pack_b's small
-   memcpy starts slowly. Tiles of 4 rows (MR256), whole ones 8 columns of A at a time as one
-   4 x 8 transpose in registers; the rest as pack_a does. */
+   memcpy starts slowly. Tiles of 4 rows (MR256, checked below), whole ones 8 columns of A at a
+   time as one 4 x 8 transpose in registers; a partial tile as pack_a does. */
 static __attribute__((target("avx2"))) void pack_a_avx2(int trans, int MR, i64 m, i64 k,
                                                         const float *a, i64 lda, float *out) {
-    if (MR != 4) {
-        pack_a(trans, MR, m, k, a, lda, out);
-        return;
-    }
+    (void)MR;
     const i64 whole = m / 4 * 4;
     for (i64 i0 = 0; i0 < whole; i0 += 4) {
         i64 p = 0;
@@ -114,7 +111,8 @@ static __attribute__((target("avx2"))) void pack_a_avx2(int trans, int MR, i64 m
 static __attribute__((target("avx2"))) void pack_b_avx2(i64 k, i64 nr, const float *b, i64 ldb,
                                                         float *out) {
     for (i64 p = 0; p < k; p++, out += nr)
-        for (i64 q = 0; q < nr; q += 8) _mm256_storeu_ps(out + q, _mm256_loadu_ps(b + p * ldb + q));
+        for (i64 q = 0; q < nr; q += 8) /* nr: whole vectors of the AVX2 path */
+            _mm256_storeu_ps(out + q, _mm256_loadu_ps(b + p * ldb + q));
 }
 
 /* One register tile: MR rows by NV vectors of columns, accumulated over all of k from packed
@@ -193,6 +191,7 @@ TILE(tile256, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_
 #define MR256 4
 #define NV256 3
 #endif
+_Static_assert(MR256 == 4, "pack_a_avx2 packs A in tiles of 4 rows");
 PATH(gemm_avx512, "avx512f,fma", tile512, 16, MR512, NV512, pack_a, pack_b)
 PATH(gemm_avx2, "avx2,fma", tile256, 8, MR256, NV256, pack_a_avx2, pack_b_avx2)
 
