@@ -135,7 +135,7 @@ def test_a_product_from_packed_panels_gives_the_same_bits(m, n, kk, trans):
     cores (by rows), the bits of the product that reads B in place."""
     a, b = operands(3, m, n, kk, trans)
     plain = in_place(a, b, trans)
-    product, pack = k.packed_gemm_kernels()
+    product, pack = k.step_kernels()[:2]
     packed = k.packed_buffer(kk, n)
     assert packed.size == 0 or packed.ctypes.data % 64 == 0  # empty: no whole vector of columns
     pack(kk, n, b.ctypes.data, n, packed.ctypes.data)
@@ -157,8 +157,8 @@ def test_packed_panels_give_the_same_bits_on_every_path():
         "fn(int(trans), m, n, kk, a.ctypes.data, a.shape[1], b.ctypes.data, n, c.ctypes.data, "
         "n, packed.ctypes.data)").replace(
         "fn = gemm_kernel()",
-        "from lstm_overfit.engine import kernels as k; fn, pack = k.packed_gemm_kernels()")
-    assert "packed.ctypes.data)" in script and "packed_gemm_kernels" in script
+        "from lstm_overfit.engine import kernels as k; fn, pack = k.step_kernels()[:2]")
+    assert "packed.ctypes.data)" in script and "step_kernels" in script
     digests = set()
     for path in paths_this_cpu_runs():
         env = {**os.environ, "LSTM_OVERFIT_GEMM": path}

@@ -4,12 +4,14 @@ compiled for (what differs between machines of this kind)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from lstm_overfit.engine import kernels as k
 
@@ -45,6 +47,21 @@ def test_adam_matches_keras_formula():
     np.testing.assert_allclose(m, mm, rtol=1e-6)
 
 
+def cell_forward(z, xw, bias, c_prev, h_prev, mask):
+    """gemm.c's lstm_cell_forward through its numba wrapper: (gates, c, h, tanh(c))."""
+    gates = np.full_like(z, np.nan)
+    c, h, tc = (np.full_like(c_prev, np.nan) for _ in range(3))
+    k.cell_forward(k.step_kernels(), z, xw, bias, c_prev, h_prev, mask, gates, c, h, tc)
+    return gates, c, h, tc
+
+
+def cell_backward(dh, dc, gates, c_prev, tc, mask):
+    """gemm.c's lstm_cell_backward: (dz, the previous cell state's gradient)."""
+    dz, dc = np.full_like(gates, np.nan), dc.copy()
+    k.cell_backward(k.step_kernels(), dh, dc, gates, c_prev, tc, mask, dz)
+    return dz, dc
+
+
 def test_masked_rows_keep_their_state_and_pass_gradients():
     rows, units = 3, 2
     z = np.ones((rows, 4 * units), np.float32)
@@ -53,19 +70,132 @@ def test_masked_rows_keep_their_state_and_pass_gradients():
     c_prev = np.full((rows, units), 0.5, np.float32)
     h_prev = np.full((rows, units), 0.25, np.float32)
     mask = np.array([True, False, True])
-    gates = np.zeros_like(z)
-    c, h, tc = (np.zeros_like(c_prev) for _ in range(3))
-    k.lstm_forward_step(z, xw, bias, c_prev, h_prev, mask, gates, c, h, tc)
+    gates, c, h, tc = cell_forward(z, xw, bias, c_prev, h_prev, mask)
     assert (c[1] == 0.5).all() and (h[1] == 0.25).all()
+    assert (gates[1] == 0).all() and (tc[1] == 0).all()
     assert not np.allclose(c[0], 0.5)
     dh = np.ones((rows, units), np.float32)
-    dc = np.ones((rows, units), np.float32)
-    dz = np.ones_like(z)
-    k.lstm_backward_step(dh, dc, gates, c_prev, tc, mask, dz)
+    dz, dc = cell_backward(dh, np.ones((rows, units), np.float32), gates, c_prev, tc, mask)
     assert (dz[1] == 0).all() and (dc[1] == 1).all()
+    assert (dz[0] != 0).all() and (dc[0] != 1).all()
     dh_new = np.zeros_like(dh)
     k.carry_masked(dh_new, dh, mask)
     assert (dh_new[1] == 1).all() and (dh_new[0] == 0).all()
+
+
+def test_the_cell_updates_its_state_in_place_as_inference_does():
+    rng = np.random.default_rng(1)
+    z, xw = (rng.standard_normal((5, 4 * 11), dtype=np.float32) for _ in range(2))
+    bias = rng.standard_normal(4 * 11, dtype=np.float32)
+    c0, h0 = (rng.standard_normal((5, 11), dtype=np.float32) for _ in range(2))
+    mask = np.array([True, True, False, True, True])
+    _, c_new, h_new, _ = cell_forward(z, xw, bias, c0, h0, mask)
+    c, h = c0.copy(), h0.copy()
+    work = np.empty_like(z), np.empty_like(c0)
+    k.cell_forward(k.step_kernels(), z, xw, bias, c, h, mask, work[0], c, h, work[1])
+    assert np.array_equal(c, c_new) and np.array_equal(h, h_new)
+    assert np.array_equal(c[2], c0[2]) and np.array_equal(h[2], h0[2])
+
+
+# The cell's formulas as numpy float32 operations, one rounding each, in the order the
+# engine's docs give them: the reference the C paths must match bit for bit.
+def _tanh32(x):
+    x = np.where(x > k.CLAMP, k.CLAMP, x)
+    x = np.where(x < -k.CLAMP, -k.CLAMP, x)
+    x2 = x * x
+    p = x2 * k.A13 + k.A11
+    for a in (k.A9, k.A7, k.A5, k.A3, k.A1):
+        p = x2 * p + a
+    p = x * p
+    q = x2 * k.B6 + k.B4
+    q = x2 * q + k.B2
+    q = x2 * q + k.B0
+    return p / q
+
+
+def _sigmoid32(x):
+    return k.HALF * _tanh32(k.HALF * x) + k.HALF
+
+
+def reference_forward(z, xw, bias, c_prev):
+    pre = (xw + z) + bias
+    i, f, g, o = np.split(pre, 4, axis=1)
+    i, f, g, o = _sigmoid32(i), _sigmoid32(f), _tanh32(g), _sigmoid32(o)
+    c = f * c_prev + i * g
+    t = _tanh32(c)
+    return np.concatenate([i, f, g, o], axis=1), c, o * t, t
+
+
+def reference_backward(dh, dc, gates, c_prev, tc):
+    i, f, g, o = np.split(gates, 4, axis=1)
+    one = k.ONE
+    d = dc + (dh * o) * (one - tc * tc)
+    dz = np.concatenate([((d * g) * i) * (one - i), ((d * c_prev) * f) * (one - f),
+                         (d * i) * (one - g * g), ((dh * tc) * o) * (one - o)], axis=1)
+    return dz, d * f
+
+
+CELL_SHAPES = [(32, 128), (32, 32), (5, 13), (3, 8), (2, 1)]  # vectors, tails, a unit
+
+
+def cell_operands(rows, units, seed=0):
+    rng = np.random.default_rng(seed)
+
+    def r(*shape):  # wide enough that the clamps at +-7.9 take part
+        return (rng.standard_normal(shape) * 6).astype(np.float32)
+
+    return r(rows, 4 * units), r(rows, 4 * units), r(4 * units), r(rows, units), r(rows, units)
+
+
+@pytest.mark.parametrize(("rows", "units"), CELL_SHAPES)
+def test_the_cell_computes_its_formulas_with_float32_rounding(rows, units):
+    z, xw, bias, c_prev, dh = cell_operands(rows, units)
+    mask = np.ones(rows, np.bool_)
+    got = cell_forward(z, xw, bias, c_prev, c_prev, mask)
+    for ours, ref in zip(got, reference_forward(z, xw, bias, c_prev), strict=True):
+        assert np.array_equal(ours.view(np.uint32), ref.view(np.uint32))
+    gates, tc = got[0], got[3]
+    dc = (c_prev * np.float32(0.5)).astype(np.float32)
+    got_b = cell_backward(dh, dc, gates, c_prev, tc, mask)
+    for ours, ref in zip(got_b, reference_backward(dh, dc, gates, c_prev, tc), strict=True):
+        assert np.array_equal(ours.view(np.uint32), ref.view(np.uint32))
+    assert np.abs(gates).max() <= 1 and np.isfinite(got_b[0]).all()
+
+
+CELL_DIGEST = textwrap.dedent("""
+    import hashlib, json, sys
+    import numpy as np
+    from lstm_overfit.engine import kernels as k
+    h = hashlib.sha256()
+    for rows, units in json.loads(sys.argv[1]):
+        rng = np.random.default_rng(units)
+        z, xw = ((rng.standard_normal((rows, 4 * units)) * 6).astype(np.float32) for _ in "ab")
+        bias = rng.standard_normal(4 * units).astype(np.float32)
+        c_prev, h_prev, dh = (rng.standard_normal((rows, units)).astype(np.float32) for _ in "abc")
+        mask = rng.random(rows) > 0.2
+        gates = np.full_like(z, np.nan)
+        c, hh, tc = (np.full_like(c_prev, np.nan) for _ in "abc")
+        fns = k.step_kernels()
+        k.cell_forward(fns, z, xw, bias, c_prev, h_prev, mask, gates, c, hh, tc)
+        dz, dc = np.full_like(z, np.nan), c_prev.copy()
+        k.cell_backward(fns, dh, dc, gates, c_prev, tc, mask, dz)
+        h.update(b"".join(a.tobytes() for a in (gates, c, hh, tc, dz, dc)))
+    print(k.gemm_path(), h.hexdigest())
+""")
+
+
+def test_the_cell_gives_the_same_bits_on_every_path():
+    """The vector paths against the plain C one, masked rows and unit tails included."""
+    from test_gemm import paths_this_cpu_runs
+
+    digests = {}
+    for path in paths_this_cpu_runs():
+        env = {**os.environ, "LSTM_OVERFIT_GEMM": path}
+        out = subprocess.run([sys.executable, "-c", CELL_DIGEST, json.dumps(CELL_SHAPES)],
+                             env=env, capture_output=True, text=True, check=True)
+        used, digests[path] = out.stdout.split()
+        assert used == path
+    assert len(set(digests.values())) == 1, digests
 
 
 KERNEL_DIGEST = textwrap.dedent("""
@@ -73,24 +203,14 @@ KERNEL_DIGEST = textwrap.dedent("""
     import numpy as np
     from lstm_overfit.engine import kernels as k
     rng = np.random.default_rng(0)
-    rows, units = 32, 64
-    z = (rng.standard_normal((rows, 4 * units)) * 3).astype(np.float32)
-    xw = rng.random((rows, 4 * units), dtype=np.float32)
-    bias = rng.random(4 * units, dtype=np.float32)
-    c_prev = rng.standard_normal((rows, units)).astype(np.float32)
-    h_prev = np.zeros_like(c_prev)
-    mask = np.ones(rows, np.bool_)
-    gates = np.zeros_like(z)
-    c, h, tc = (np.zeros_like(c_prev) for _ in range(3))
-    k.lstm_forward_step(z, xw, bias, c_prev, h_prev, mask, gates, c, h, tc)
-    dh = rng.standard_normal((rows, units)).astype(np.float32)
-    dc = np.zeros_like(dh)
-    dz = np.zeros_like(z)
-    k.lstm_backward_step(dh, dc, gates, c_prev, tc, mask, dz)
+    x = (rng.standard_normal(4096) * 6).astype(np.float32)
+    logit, y, idx = x[:512].copy(), (x[512:1024] > 0).astype(np.float32), np.arange(512)
+    dpred = np.zeros_like(logit)
+    loss = np.float64(k.logistic_head(logit, y, idx, 500, dpred))
     w, m, v = (rng.random(1000, dtype=np.float32) for _ in range(3))
     k.adam(w, rng.random(1000, dtype=np.float32), m, v, np.float32(1e-3), np.float32(1e-3))
     q = k.orthonormal_columns(rng.standard_normal((64, 256)))
-    print(hashlib.sha256(b"".join(a.tobytes() for a in (gates, c, h, dz, dc, w, m, v, q))).hexdigest())
+    print(hashlib.sha256(b"".join(a.tobytes() for a in (loss, dpred, w, m, v, q))).hexdigest())
 """)
 
 

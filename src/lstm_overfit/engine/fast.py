@@ -230,7 +230,7 @@ class Trainer:
         self.steps = steps
         self.buffers: dict[int, tuple[np.ndarray, ...]] = {}
         self.gemm = k.gemm_kernel()
-        self.packed_gemm = k.packed_gemm_kernels()
+        self.kernels = k.step_kernels()
 
     def weights(self) -> dict[str, np.ndarray]:
         return {n: a for n, a in self.w.items() if n != "embedding" or self.tokens}
@@ -248,7 +248,7 @@ class Trainer:
         order = ("kernel", "recurrent", "bias", "dense", "dense_bias", "embedding")
         rate = np.float32(self.job.run.dropout if u is not None else 0.0)
         return k.train_step(
-            self.gemm, self.packed_gemm, self.x, self.token_ids, self.y, idx.astype(np.int64),
+            self.gemm, self.kernels, self.x, self.token_ids, self.y, idx.astype(np.int64),
             u if u is not None else np.zeros((rows, self.net.units), np.float32), rate,
             self.net.task == "classification", tuple(self.w[n] for n in order),
             tuple(self.g[n] for n in order), tuple(self.m[n] for n in order),
@@ -289,9 +289,11 @@ class Trainer:
                 k.gather_time_major(x, idx, xt)
             xw = np.empty((self.steps, rows, 4 * units), np.float32)
             z = np.empty((rows, 4 * units), np.float32)
-            c, h = np.empty((rows, units), np.float32), np.empty((rows, units), np.float32)
-            k.infer(self.gemm, self.packed_gemm, xt, mask, w["kernel"], w["recurrent"], w["bias"],
-                    w["dense"], w["dense_bias"], xw, z, c, h, packed_u, out[start:start + rows])
+            c, h, tc = (np.empty((rows, units), np.float32) for _ in range(3))
+            gates = np.empty((rows, 4 * units), np.float32)
+            k.infer(self.gemm, self.kernels, xt, mask, w["kernel"], w["recurrent"], w["bias"],
+                    w["dense"], w["dense_bias"], xw, z, c, h, gates, tc, packed_u,
+                    out[start:start + rows])
         return out
 
     def measure(self, epoch: int) -> Measurement:

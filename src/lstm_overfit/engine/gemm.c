@@ -14,7 +14,10 @@
    machine runs 16 columns a step and gets what an AVX2 machine gets with 8, or plain C with 1.
    tests/test_gemm.py forces each path on the same inputs and compares the bits.
 
-   op(A)[i][p] = a[i * lda + p], or a[p * lda + i] when trans_a (A stored transposed). */
+   op(A)[i][p] = a[i * lda + p], or a[p * lda + i] when trans_a (A stored transposed).
+
+   Below the product, the LSTM cell's elementwise work of a time step (lstm_cell_forward,
+   lstm_cell_backward), vectorized by hand for the same reason of speed and bits. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -376,6 +379,193 @@ void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const 
     lstm_gemm_packed(trans_a, m, n, k, a, lda, b, ldb, c, ldc, NULL);
 }
 
+/* The LSTM cell's elementwise work between the products, one time step of every row: what
+   kernels.py's numba loops did, operation for operation, so the same bits. Float arithmetic is
+   not associative, so each expression is written in the order those loops evaluate it, as
+   separate multiplies and adds (never fused: -ffp-contract=off, and the vector path names each
+   instruction), and only independent elements run side by side in a vector. Division and the
+   clamps (min/max keep a NaN as the comparisons did) are exact in every instruction set. The
+   AVX2 path evaluates a row's four gates and its cell state for 8 units at a time, enough
+   independent work to keep the vector units busy (numba's loops, gate by gate, ran a polynomial's
+   dependent chain: ~1.4 ns an element on the AVX2 machine); tests/test_kernels.py compares both
+   paths with the numba loops.
+
+   tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's ptanh_float), and
+   sigmoid(x) = tanh(x / 2) / 2 + 1/2; the constants are kernels.py's (double, then float). */
+#define CLAMP ((float)7.90531110763549805)
+#define A1 ((float)4.89352455891786e-03)
+#define A3 ((float)6.37261928875436e-04)
+#define A5 ((float)1.48572235717979e-05)
+#define A7 ((float)5.12229709037114e-08)
+#define A9 ((float)-8.60467152213735e-11)
+#define A11 ((float)2.00018790482477e-13)
+#define A13 ((float)-2.76076847742355e-16)
+#define B0 ((float)4.89352518554385e-03)
+#define B2 ((float)2.26843463243900e-03)
+#define B4 ((float)1.18534705686654e-04)
+#define B6 ((float)1.19825839466702e-06)
+
+static inline float tanh1(float x) {
+    x = x > CLAMP ? CLAMP : x;
+    x = x < -CLAMP ? -CLAMP : x;
+    const float x2 = x * x;
+    float p = x2 * A13 + A11;
+    p = x2 * p + A9;
+    p = x2 * p + A7;
+    p = x2 * p + A5;
+    p = x2 * p + A3;
+    p = x2 * p + A1;
+    p = x * p;
+    float q = x2 * B6 + B4;
+    q = x2 * q + B2;
+    q = x2 * q + B0;
+    return p / q;
+}
+
+static inline float sigmoid1(float x) { return 0.5f * tanh1(0.5f * x) + 0.5f; }
+
+#define V __m256
+#define VSET _mm256_set1_ps
+#define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+#define VMUL _mm256_mul_ps
+
+static inline __attribute__((always_inline, target("avx2"))) V tanh8(V x) {
+    x = _mm256_min_ps(VSET(CLAMP), x); /* CLAMP < x ? CLAMP : x */
+    x = _mm256_max_ps(VSET(-CLAMP), x);
+    const V x2 = VMUL(x, x);
+    V p = VADD(VMUL(x2, VSET(A13)), VSET(A11));
+    p = VADD(VMUL(x2, p), VSET(A9));
+    p = VADD(VMUL(x2, p), VSET(A7));
+    p = VADD(VMUL(x2, p), VSET(A5));
+    p = VADD(VMUL(x2, p), VSET(A3));
+    p = VADD(VMUL(x2, p), VSET(A1));
+    p = VMUL(x, p);
+    V q = VADD(VMUL(x2, VSET(B6)), VSET(B4));
+    q = VADD(VMUL(x2, q), VSET(B2));
+    q = VADD(VMUL(x2, q), VSET(B0));
+    return _mm256_div_ps(p, q);
+}
+
+static inline __attribute__((always_inline, target("avx2"))) V sigmoid8(V x) {
+    return VADD(VMUL(VSET(0.5f), tanh8(VMUL(VSET(0.5f), x))), VSET(0.5f));
+}
+
+/* Units [j0, units) of one unmasked row, one at a time (the tail, and the plain path). */
+static void cell_forward_row(i64 j0, i64 units, const float *z, const float *xw,
+                             const float *bias, const float *c_prev, float *g, float *c, float *h,
+                             float *tc) {
+    for (i64 j = j0; j < units; j++) {
+        const i64 f = units + j, u = 2 * units + j, o = 3 * units + j;
+        g[j] = sigmoid1((xw[j] + z[j]) + bias[j]);
+        g[f] = sigmoid1((xw[f] + z[f]) + bias[f]);
+        g[u] = tanh1((xw[u] + z[u]) + bias[u]);
+        g[o] = sigmoid1((xw[o] + z[o]) + bias[o]);
+        const float cn = g[f] * c_prev[j] + g[j] * g[u];
+        const float t = tanh1(cn);
+        c[j] = cn, tc[j] = t, h[j] = g[o] * t;
+    }
+}
+
+#define LOADSUM(at) VADD(VADD(_mm256_loadu_ps(xw + (at)), _mm256_loadu_ps(z + (at))), \
+                         _mm256_loadu_ps(bias + (at)))
+
+static __attribute__((target("avx2"))) i64 cell_forward_row_avx2(
+    i64 units, const float *z, const float *xw, const float *bias, const float *c_prev, float *g,
+    float *c, float *h, float *tc) {
+    i64 j = 0;
+    for (; j + 8 <= units; j += 8) {
+        const V i = sigmoid8(LOADSUM(j)), f = sigmoid8(LOADSUM(units + j));
+        const V u = tanh8(LOADSUM(2 * units + j)), o = sigmoid8(LOADSUM(3 * units + j));
+        _mm256_storeu_ps(g + j, i);
+        _mm256_storeu_ps(g + units + j, f);
+        _mm256_storeu_ps(g + 2 * units + j, u);
+        _mm256_storeu_ps(g + 3 * units + j, o);
+        const V cn = VADD(VMUL(f, _mm256_loadu_ps(c_prev + j)), VMUL(i, u));
+        const V t = tanh8(cn);
+        _mm256_storeu_ps(c + j, cn);
+        _mm256_storeu_ps(tc + j, t);
+        _mm256_storeu_ps(h + j, VMUL(o, t));
+    }
+    return j;
+}
+
+/* A masked row (padding) keeps its previous state, as keras.layers.LSTM does for a masked
+   step; its gates and tanh(c) are zero. z = h_prev @ U on entry (gate order i, f, g, o).
+   c and h may be c_prev and h_prev (inference updates the state in place). */
+void lstm_cell_forward(i64 rows, i64 units, const float *z, const float *xw, const float *bias,
+                       const float *c_prev, const float *h_prev, const uint8_t *mask,
+                       float *gates, float *c, float *h, float *tc) {
+    const int avx2 = chosen == 0 || chosen == 1;
+    for (i64 r = 0; r < rows; r++) {
+        const i64 at = r * units, at4 = 4 * at;
+        if (!mask[r]) {
+            if (c != c_prev) memcpy(c + at, c_prev + at, (size_t)units * sizeof(float));
+            if (h != h_prev) memcpy(h + at, h_prev + at, (size_t)units * sizeof(float));
+            memset(tc + at, 0, (size_t)units * sizeof(float));
+            memset(gates + at4, 0, (size_t)(4 * units) * sizeof(float));
+            continue;
+        }
+        const i64 j = avx2 ? cell_forward_row_avx2(units, z + at4, xw + at4, bias, c_prev + at,
+                                                   gates + at4, c + at, h + at, tc + at)
+                           : 0;
+        cell_forward_row(j, units, z + at4, xw + at4, bias, c_prev + at, gates + at4, c + at,
+                         h + at, tc + at);
+    }
+}
+
+static void cell_backward_row(i64 j0, i64 units, const float *dh, float *dc, const float *g,
+                              const float *c_prev, const float *tc, float *dz) {
+    for (i64 j = j0; j < units; j++) {
+        const float i = g[j], f = g[units + j], u = g[2 * units + j], o = g[3 * units + j];
+        const float t = tc[j];
+        const float d = dc[j] + (dh[j] * o) * (1.0f - t * t);
+        dz[j] = ((d * u) * i) * (1.0f - i);
+        dz[units + j] = ((d * c_prev[j]) * f) * (1.0f - f);
+        dz[2 * units + j] = (d * i) * (1.0f - u * u);
+        dz[3 * units + j] = ((dh[j] * t) * o) * (1.0f - o);
+        dc[j] = d * f;
+    }
+}
+
+static __attribute__((target("avx2"))) i64 cell_backward_row_avx2(
+    i64 units, const float *dh, float *dc, const float *g, const float *c_prev, const float *tc,
+    float *dz) {
+    const V one = VSET(1.0f);
+    i64 j = 0;
+    for (; j + 8 <= units; j += 8) {
+        const V i = _mm256_loadu_ps(g + j), f = _mm256_loadu_ps(g + units + j);
+        const V u = _mm256_loadu_ps(g + 2 * units + j), o = _mm256_loadu_ps(g + 3 * units + j);
+        const V t = _mm256_loadu_ps(tc + j), dhj = _mm256_loadu_ps(dh + j);
+        const V d = VADD(_mm256_loadu_ps(dc + j), VMUL(VMUL(dhj, o), VSUB(one, VMUL(t, t))));
+        _mm256_storeu_ps(dz + j, VMUL(VMUL(VMUL(d, u), i), VSUB(one, i)));
+        _mm256_storeu_ps(dz + units + j,
+                         VMUL(VMUL(VMUL(d, _mm256_loadu_ps(c_prev + j)), f), VSUB(one, f)));
+        _mm256_storeu_ps(dz + 2 * units + j, VMUL(VMUL(d, i), VSUB(one, VMUL(u, u))));
+        _mm256_storeu_ps(dz + 3 * units + j, VMUL(VMUL(VMUL(dhj, t), o), VSUB(one, o)));
+        _mm256_storeu_ps(dc + j, VMUL(d, f));
+    }
+    return j;
+}
+
+/* Backpropagates one time step: writes dz (the gate pre-activations' gradient) and turns dc
+   into the previous cell state's gradient. A masked row passes dh and dc through. */
+void lstm_cell_backward(i64 rows, i64 units, const float *dh, float *dc, const float *gates,
+                        const float *c_prev, const float *tc, const uint8_t *mask, float *dz) {
+    const int avx2 = chosen == 0 || chosen == 1;
+    for (i64 r = 0; r < rows; r++) {
+        const i64 at = r * units, at4 = 4 * at;
+        if (!mask[r]) {
+            memset(dz + at4, 0, (size_t)(4 * units) * sizeof(float));
+            continue;
+        }
+        const i64 j = avx2 ? cell_backward_row_avx2(units, dh + at, dc + at, gates + at4,
+                                                    c_prev + at, tc + at, dz + at4)
+                           : 0;
+        cell_backward_row(j, units, dh + at, dc + at, gates + at4, c_prev + at, tc + at, dz + at4);
+    }
+}
+
 #ifndef GEMM_SOURCE_SHA256
 #define GEMM_SOURCE_SHA256 "unknown"
 #endif
@@ -386,6 +576,6 @@ const char *lstm_gemm_source(void) { return GEMM_SOURCE_SHA256; }
 /* An importable module, so the package finds this library like any other of its modules;
    the functions above are called through ctypes from compiled (numba) code. */
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_gemm",
-                                    "The engine's matrix product (see gemm.c).", -1, NULL};
+                                    "The engine's matrix product and LSTM cell (see gemm.c).", -1, NULL};
 
 PyMODINIT_FUNC PyInit__gemm(void) { return PyModule_Create(&module); }

@@ -2,16 +2,19 @@
 between its matrix products.
 
 Matrix products go to the package's own kernel (gemm.c, called through ctypes: `gemm_kernel()`),
-so a whole step runs without the GIL and without Python in between: runs train side by side on
-threads. Its every output element is one chain of fused multiply-adds in a fixed order, so it
-gives the same bits with AVX-512, AVX2 or none, at the speed of the widest the CPU has.
+and so does the LSTM cell's elementwise work of a time step (`cell_kernels()`), so a whole step
+runs without the GIL and without Python in between: runs train side by side on threads. A
+product's every output element is one chain of fused multiply-adds in a fixed order, and the
+cell evaluates each element with the same multiplies, adds and divisions on every path, so both
+give the same bits with AVX-512, AVX2 or none, at the speed of the widest the CPU has.
 Everything else is a fused loop compiled without fast-math and with numpy's error model: LLVM
 may vectorize a loop but never reorders, contracts or fuses float operations, so a kernel gives
 the same bits for every vector width and instruction set (`tests/test_kernels.py` compiles them
 for a plain x86-64 target in a subprocess and compares).
 
 tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's `ptanh_float`,
-accurate to a few ulp); sigmoid(x) = tanh(x / 2) / 2 + 1/2.
+accurate to a few ulp); sigmoid(x) = tanh(x / 2) / 2 + 1/2. The loss head's sigmoid is the
+one here; the cell's is gemm.c's, operation for operation the same.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ def _gemm_library() -> ctypes.CDLL:
     lib.lstm_gemm_packed_size.restype = i64
     lib.lstm_gemm_lend.argtypes = [i32]
     lib.lstm_gemm_lend.restype = i32
+    lib.lstm_cell_forward.argtypes = [i64, i64] + [ptr] * 10
+    lib.lstm_cell_forward.restype = None
+    lib.lstm_cell_backward.argtypes = [i64, i64] + [ptr] * 7
+    lib.lstm_cell_backward.restype = None
     return lib
 
 
@@ -76,12 +83,14 @@ def gemm_kernel():
     return _gemm_library().lstm_gemm
 
 
-def packed_gemm_kernels():
-    """`lstm_gemm_packed` and `lstm_gemm_pack`, for compiled code: a matrix that many products
-    multiply by (the recurrent kernel, at every time step) is packed once (`pack`) and read
-    from its panels (`gemm_packed`), which changes no bits (gemm.c)."""
+def step_kernels():
+    """gemm.c's other functions that compiled code calls, as one tuple (numba dispatches a
+    call with one more ctypes argument of its own slowly, ~1 ms a step; inside a tuple, not):
+    `lstm_gemm_packed` and `lstm_gemm_pack` (a matrix that many products multiply by, the
+    recurrent kernel at every time step, is packed once and read from its panels, which changes
+    no bits), then `lstm_cell_forward` and `lstm_cell_backward` (see `cell_forward`)."""
     lib = _gemm_library()
-    return lib.lstm_gemm_packed, lib.lstm_gemm_pack
+    return lib.lstm_gemm_packed, lib.lstm_gemm_pack, lib.lstm_cell_forward, lib.lstm_cell_backward
 
 
 def packed_buffer(k: int, n: int) -> np.ndarray:
@@ -160,66 +169,36 @@ def sigmoid(x):
     return HALF * tanh(HALF * x) + HALF
 
 
-@njit(**JIT)
-def lstm_forward_step(z, xw, bias, c_prev, h_prev, mask, gates, c, h, tc):
-    """One time step of every row: z = h_prev @ U on entry (Keras' gate order i, f, g, o).
+@njit(inline="always", **JIT)
+def cell_forward(fns, z, xw, bias, c_prev, h_prev, mask, gates, c, h, tc):
+    """One time step of every row (gemm.c's lstm_cell_forward): z = h_prev @ U on entry
+    (Keras' gate order i, f, g, o); stores the gates and tanh(c) the backward step needs. A
+    masked row (padding) keeps its previous state, as `keras.layers.LSTM` does for a masked
+    step. c, h may be c_prev, h_prev (inference updates them in place)."""
+    fns[2](z.shape[0], c.shape[1], z.ctypes.data, xw.ctypes.data, bias.ctypes.data,
+           c_prev.ctypes.data, h_prev.ctypes.data, mask.ctypes.data, gates.ctypes.data,
+           c.ctypes.data, h.ctypes.data, tc.ctypes.data)
 
-    Stores the activations the backward step needs. A masked row (padding) keeps its
-    previous state, as `keras.layers.LSTM` does for a masked step."""
-    rows, four = z.shape
-    units = four // 4
-    for r in range(rows):
-        zr, xr, gr = z[r], xw[r], gates[r]
-        if not mask[r]:
-            for j in range(units):
-                c[r, j] = c_prev[r, j]
-                h[r, j] = h_prev[r, j]
-                tc[r, j] = ZERO
-            for j in range(four):
-                gr[j] = ZERO
-            continue
-        for j in range(2 * units):
-            gr[j] = sigmoid((xr[j] + zr[j]) + bias[j])
-        for j in range(2 * units, 3 * units):
-            gr[j] = tanh((xr[j] + zr[j]) + bias[j])
-        for j in range(3 * units, four):
-            gr[j] = sigmoid((xr[j] + zr[j]) + bias[j])
-        for j in range(units):
-            cn = gr[units + j] * c_prev[r, j] + gr[j] * gr[2 * units + j]
-            t = tanh(cn)
-            c[r, j] = cn
-            tc[r, j] = t
-            h[r, j] = gr[3 * units + j] * t
+
+@njit(inline="always", **JIT)
+def cell_backward(fns, dh, dc, gates, c_prev, tc, mask, dz):
+    """Backpropagates one time step (gemm.c's lstm_cell_backward): writes dz (the gate
+    pre-activations' gradient) and turns dc into the gradient of the previous cell state. A
+    masked row passes dh and dc through."""
+    fns[3](dh.shape[0], dh.shape[1], dh.ctypes.data, dc.ctypes.data, gates.ctypes.data,
+           c_prev.ctypes.data, tc.ctypes.data, mask.ctypes.data, dz.ctypes.data)
 
 
 @njit(**JIT)
-def lstm_infer_step(z, xw, bias, c, h, mask):
-    """One time step in inference mode, updating c and h in place; nothing is stored."""
-    rows, four = z.shape
-    units = four // 4
-    for r in range(rows):
-        if not mask[r]:
-            continue
-        zr, xr = z[r], xw[r]
-        for j in range(units):
-            i = sigmoid((xr[j] + zr[j]) + bias[j])
-            f = sigmoid((xr[units + j] + zr[units + j]) + bias[units + j])
-            g = tanh((xr[2 * units + j] + zr[2 * units + j]) + bias[2 * units + j])
-            o = sigmoid((xr[3 * units + j] + zr[3 * units + j]) + bias[3 * units + j])
-            cn = f * c[r, j] + i * g
-            c[r, j] = cn
-            h[r, j] = o * tanh(cn)
-
-
-@njit(**JIT)
-def infer(gemm_fn, packed_fns, xt, mask, kernel, recurrent, bias, dense, dense_bias, xw, z, c,
-          h, packed_u, out):
+def infer(gemm_fn, fns, xt, mask, kernel, recurrent, bias, dense, dense_bias, xw, z, c, h, gates,
+          tc, packed_u, out):
     """Inference-mode outputs of the rows in xt (steps x rows x features) into out: the
-    regression output or the classifier's logit. xw, z, c, h, packed_u are work arrays."""
+    regression output or the classifier's logit. fns: `step_kernels()`; xw, z, c, h, gates,
+    tc, packed_u are work arrays."""
     steps, rows, features = xt.shape
     units = recurrent.shape[0]
     four = 4 * units
-    gemm_p, pack_fn = packed_fns
+    gemm_p, pack_fn = fns[0], fns[1]
     gemm(gemm_fn, False, steps * rows, four, features, xt, features, kernel, four, xw, four)
     pack(pack_fn, recurrent, packed_u)
     h[:] = ZERO
@@ -229,32 +208,10 @@ def infer(gemm_fn, packed_fns, xt, mask, kernel, recurrent, bias, dense, dense_b
             gemm_packed(gemm_p, rows, four, units, h, units, packed_u, recurrent, z, four)
         else:
             z[:] = ZERO
-        lstm_infer_step(z, xw[t], bias, c, h, mask[t])
+        cell_forward(fns, z, xw[t], bias, c, h, mask[t], gates, c, h, tc)
     gemm(gemm_fn, False, rows, 1, units, h, units, dense, 1, out, 1)
     for r in range(rows):
         out[r] += dense_bias[0]
-
-
-@njit(**JIT)
-def lstm_backward_step(dh, dc, gates, c_prev, tc, mask, dz):
-    """Backpropagate one time step: writes dz (the gate pre-activations' gradient) and turns
-    dc into the gradient of the previous cell state. A masked row passes dh and dc through."""
-    rows, units = dh.shape
-    for r in range(rows):
-        if not mask[r]:
-            for j in range(4 * units):
-                dz[r, j] = ZERO
-            continue
-        gr = gates[r]
-        for j in range(units):
-            i, f, g, o = gr[j], gr[units + j], gr[2 * units + j], gr[3 * units + j]
-            t = tc[r, j]
-            d = dc[r, j] + dh[r, j] * o * (ONE - t * t)
-            dz[r, j] = d * g * i * (ONE - i)
-            dz[r, units + j] = d * c_prev[r, j] * f * (ONE - f)
-            dz[r, 2 * units + j] = d * i * (ONE - g * g)
-            dz[r, 3 * units + j] = dh[r, j] * t * o * (ONE - o)
-            dc[r, j] = d * f
 
 
 @njit(**JIT)
@@ -377,17 +334,18 @@ def logistic_head(logit, y, idx, count, dpred):
 
 
 @njit(**JIT)
-def train_step(gemm_fn, packed_fns, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alpha,
+def train_step(gemm_fn, fns, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l2, alpha,
                buf):
     """One optimizer step of one run on the rows `idx`, in place: forward, backward through
     time, and Adam. `w`, `g`, `m`, `v` are (kernel, recurrent, bias, dense, dense_bias,
     embedding) weights, gradients and moments; `u` the dropout draws (rate 0: none); `buf`
-    the work arrays of this batch size. Returns the batch's summed loss (float64)."""
+    the work arrays of this batch size; fns: `step_kernels()`. Returns the batch's summed loss
+    (float64)."""
     kernel, recurrent, bias, dense, dense_bias, embedding = w
     g_kernel, g_recurrent, g_bias, g_dense, g_dense_bias, g_embedding = g
     (xt, mask, xw, z, gates, c, h, tc, dz, dh, dh2, dc, out, pred, dpred, dx, recurrent_t,
      kernel_t, packed_u, packed_ut) = buf
-    gemm_p, pack_fn = packed_fns
+    gemm_p, pack_fn = fns[0], fns[1]
     steps, rows, features = xt.shape
     units = recurrent.shape[0]
     four = 4 * units
@@ -406,8 +364,8 @@ def train_step(gemm_fn, packed_fns, x, tokens, y, idx, u, rate, logistic, w, g, 
             gemm_packed(gemm_p, rows, four, units, h[t], units, packed_u, recurrent, z, four)
         else:
             z[:] = ZERO  # h is zero before the first step
-        lstm_forward_step(z, xw[t], bias, c[t], h[t], mask[t], gates[t], c[t + 1], h[t + 1],
-                          tc[t])
+        cell_forward(fns, z, xw[t], bias, c[t], h[t], mask[t], gates[t], c[t + 1], h[t + 1],
+                     tc[t])
     last = h[steps]
     if rate > ZERO:
         dropout(last, u, rate, out)
@@ -435,7 +393,7 @@ def train_step(gemm_fn, packed_fns, x, tokens, y, idx, u, rate, logistic, w, g, 
     pack(pack_fn, recurrent_t, packed_ut)
     cur, nxt = dh, dh2
     for t in range(steps - 1, -1, -1):
-        lstm_backward_step(cur, dc, gates[t], c[t], tc[t], mask[t], dz[t])
+        cell_backward(fns, cur, dc, gates[t], c[t], tc[t], mask[t], dz[t])
         if t:
             gemm_packed(gemm_p, rows, units, four, dz[t], four, packed_ut, recurrent_t, nxt, units)
             if tokens.shape[0]:
