@@ -164,9 +164,11 @@ def test_a_run_is_the_same_alone_or_beside_others_on_any_number_of_threads():
     data = tiny()
     net = Network(6, 3)
     runs = [RunSpec("baseline", 0), RunSpec("dropout", 1, dropout=0.5), RunSpec("l2", 2, l2=1e-2)]
-    together = train_all([job(data, net, r) for r in runs], workers=2)
+    together = train_all([job(data, net, r) for r in runs], workers=2)  # all three at once
+    in_turn = train_all([job(data, net, r) for r in runs], workers=2, at_once=1)
     alone = train_all([job(data, net, runs[1])], workers=1)
     assert histories_equal(together[1], alone[0])
+    assert all(histories_equal(a, b) for a, b in zip(together, in_turn, strict=True))
     assert not histories_equal(together[0], together[1])
 
 

@@ -358,13 +358,17 @@ def default_workers() -> int:
 
 
 def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
-              workers: int | None = None, lend: bool = True) -> list[History]:
-    """Train every job, `workers` runs at a time (the longest first), and return their
-    histories in the order of `jobs`. `on_event` runs on the calling thread, so it may log
-    to MLflow or redraw a progress line without locking. Ctrl-C stops every run.
+              workers: int | None = None, lend: bool = True,
+              at_once: int | None = None) -> list[History]:
+    """Train every job on `workers` cores, `at_once` runs at a time (the longest first), and
+    return their histories in the order of `jobs`. `on_event` runs on the calling thread, so
+    it may log to MLflow or redraw a progress line without locking. Ctrl-C stops every run.
 
-    With `lend`, a core with no run left to train (three seeds on two cores) helps the
-    products of the runs still training: the same bits, sooner."""
+    A run's length is not known ahead (it stops once it has memorized), so by default one run
+    more than there are cores trains at a time: the last runs share the cores to the end
+    instead of one of them training alone (three seeds on two cores: all three at once). With
+    `lend`, a core with fewer runs than cores left to train helps the products of the runs
+    still training. Neither changes a bit: each run is its own computation."""
     weights = [initial_weights(j.network, j.run.seed) for j in jobs]
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -379,13 +383,11 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
             return next(todo, None)
 
     cores = workers or default_workers()
-    idle = [cores - min(cores, len(jobs))]
+    running = [min(len(jobs), at_once or cores + 1)]
 
-    def lend_one_more() -> None:
-        with lock:
-            idle[0] += 1
-            if lend:
-                k.lend_cores(idle[0])
+    def lend_idle() -> None:
+        if lend:
+            k.lend_cores(max(0, cores - running[0]))
 
     def worker() -> None:
         while not stop.is_set():
@@ -398,11 +400,12 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
                 errors.append(exc)
                 stop.set()
             events.put(None)
-        lend_one_more()
+        with lock:
+            running[0] -= 1
+            lend_idle()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(cores - idle[0])]
-    if lend:
-        k.lend_cores(idle[0])
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(running[0])]
+    lend_idle()
     for t in threads:
         t.start()
     finished = 0
