@@ -12,7 +12,7 @@
    (fmaf in scalar code, vfmadd in AVX2 and AVX-512), and vectors only ever run across j, the
    independent output columns. So the bits are the same for every vector width: an AVX-512
    machine runs 16 columns a step and gets what an AVX2 machine gets with 8, or plain C with 1.
-   tests/test_gemm.py forces each path on the same inputs and compares the bits.
+   tests/engine/test_gemm.py forces each path on the same inputs and compares the bits.
 
    op(A)[i][p] = a[i * lda + p], or a[p * lda + i] when trans_a (A stored transposed).
 
@@ -379,16 +379,16 @@ void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const 
     lstm_gemm_packed(trans_a, m, n, k, a, lda, b, ldb, c, ldc, NULL);
 }
 
-/* The LSTM cell's elementwise work between the products, one time step of every row: what
-   kernels.py's numba loops did, operation for operation, so the same bits. Float arithmetic is
-   not associative, so each expression is written in the order those loops evaluate it, as
-   separate multiplies and adds (never fused: -ffp-contract=off, and the vector path names each
+/* The LSTM cell's elementwise work between the products, one time step of every row, with the
+   operations and the order of the numba loops it replaced, so the same bits. Float arithmetic is
+   not associative, so each expression is evaluated in one written order, as separate
+   multiplies and adds (never fused: -ffp-contract=off, and the vector path names each
    instruction), and only independent elements run side by side in a vector. Division and the
-   clamps (min/max keep a NaN as the comparisons did) are exact in every instruction set. The
+   clamps (min/max keep a NaN as the comparisons do) are exact in every instruction set. The
    AVX2 path evaluates a row's four gates and its cell state for 8 units at a time, enough
    independent work to keep the vector units busy (numba's loops, gate by gate, ran a polynomial's
-   dependent chain: ~1.4 ns an element on the AVX2 machine); tests/test_kernels.py compares both
-   paths with the numba loops.
+   dependent chain: ~1.4 ns an element on the AVX2 machine); tests/engine/test_kernels.py
+   compares every path with a numpy float32 reference of these formulas, bit for bit.
 
    tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's ptanh_float), and
    sigmoid(x) = tanh(x / 2) / 2 + 1/2; the constants are kernels.py's (double, then float). */

@@ -2,15 +2,15 @@
 between its matrix products.
 
 Matrix products go to the package's own kernel (gemm.c, called through ctypes: `gemm_kernel()`),
-and so does the LSTM cell's elementwise work of a time step (`cell_kernels()`), so a whole step
+and so does the LSTM cell's elementwise work of a time step (`step_kernels()`), so a whole step
 runs without the GIL and without Python in between: runs train side by side on threads. A
 product's every output element is one chain of fused multiply-adds in a fixed order, and the
 cell evaluates each element with the same multiplies, adds and divisions on every path, so both
 give the same bits with AVX-512, AVX2 or none, at the speed of the widest the CPU has.
 Everything else is a fused loop compiled without fast-math and with numpy's error model: LLVM
 may vectorize a loop but never reorders, contracts or fuses float operations, so a kernel gives
-the same bits for every vector width and instruction set (`tests/test_kernels.py` compiles them
-for a plain x86-64 target in a subprocess and compares).
+the same bits for every vector width and instruction set (`tests/engine/test_kernels.py`
+compiles them for a plain x86-64 target in a subprocess and compares).
 
 tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's `ptanh_float`,
 accurate to a few ulp); sigmoid(x) = tanh(x / 2) / 2 + 1/2. The loss head's sigmoid is the
