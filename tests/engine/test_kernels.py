@@ -17,20 +17,20 @@ from lstm_overfit.engine import kernels as k
 
 
 def test_tanh_and_sigmoid_are_accurate():
-    from numba import njit
-
-    @njit
-    def both(x, t, s):
-        for i in range(x.shape[0]):
-            t[i] = k.tanh(x[i])
-            s[i] = k.sigmoid(x[i])
-
+    """The cell's gates with nothing but a bias: i = sigmoid(bias), g = tanh(bias); and the
+    loss head's sigmoid, the same function."""
     x = np.linspace(-12, 12, 20001, dtype=np.float32)
-    t, s = np.empty_like(x), np.empty_like(x)
-    both(x, t, s)
+    units = len(x)
+    zeros = np.zeros((1, 4 * units), np.float32)
+    state = np.zeros((1, units), np.float32)
+    gates, _, _, _ = cell_forward(zeros, zeros, np.tile(x, 4), state, state, np.ones(1, np.bool_))
+    s, t = gates[0, :units], gates[0, 2 * units:3 * units]
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(t, np.tanh(x64), atol=3e-7)
     np.testing.assert_allclose(s, 1 / (1 + np.exp(-x64)), atol=3e-7)
+    head = np.empty_like(x)
+    k.step_kernels()[4](len(x), x.ctypes.data, head.ctypes.data)
+    assert np.array_equal(head, s)
 
 
 def test_adam_matches_keras_formula():
@@ -98,18 +98,28 @@ def test_the_cell_updates_its_state_in_place_as_inference_does():
 
 
 # The cell's formulas as numpy float32 operations, one rounding each, in the order the
-# engine's docs give them: the reference the C paths must match bit for bit.
+# engine's docs give them: the reference the C paths must match bit for bit. tanh is Eigen's
+# ptanh_float, its constants as Eigen writes them (numpy reads each as a double, then rounds).
+CLAMP = np.float32(7.90531110763549805)
+ALPHA = [np.float32(a) for a in (-2.76076847742355e-16, 2.00018790482477e-13,
+                                 -8.60467152213735e-11, 5.12229709037114e-08,
+                                 1.48572235717979e-05, 6.37261928875436e-04,
+                                 4.89352455891786e-03)]  # x^13 ... x^1
+BETA = [np.float32(b) for b in (1.19825839466702e-06, 1.18534705686654e-04,
+                                2.26843463243900e-03, 4.89352518554385e-03)]  # x^6 ... x^0
+
+
 def _tanh32(x):
-    x = np.where(x > k.CLAMP, k.CLAMP, x)
-    x = np.where(x < -k.CLAMP, -k.CLAMP, x)
+    x = np.where(x > CLAMP, CLAMP, x)
+    x = np.where(x < -CLAMP, -CLAMP, x)
     x2 = x * x
-    p = x2 * k.A13 + k.A11
-    for a in (k.A9, k.A7, k.A5, k.A3, k.A1):
+    p = x2 * ALPHA[0] + ALPHA[1]
+    for a in ALPHA[2:]:
         p = x2 * p + a
     p = x * p
-    q = x2 * k.B6 + k.B4
-    q = x2 * q + k.B2
-    q = x2 * q + k.B0
+    q = x2 * BETA[0] + BETA[1]
+    for b in BETA[2:]:
+        q = x2 * q + b
     return p / q
 
 
@@ -206,7 +216,7 @@ KERNEL_DIGEST = textwrap.dedent("""
     x = (rng.standard_normal(4096) * 6).astype(np.float32)
     logit, y, idx = x[:512].copy(), (x[512:1024] > 0).astype(np.float32), np.arange(512)
     dpred = np.zeros_like(logit)
-    loss = np.float64(k.logistic_head(logit, y, idx, 500, dpred))
+    loss = np.float64(k.logistic_head(k.step_kernels(), logit, y, idx, 500, dpred))
     w, m, v = (rng.random(1000, dtype=np.float32) for _ in range(3))
     k.adam(w, rng.random(1000, dtype=np.float32), m, v, np.float32(1e-3), np.float32(1e-3))
     q = k.orthonormal_columns(rng.standard_normal((64, 256)))

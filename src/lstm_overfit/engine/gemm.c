@@ -391,7 +391,8 @@ void lstm_gemm(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda, const 
    compares every path with a numpy float32 reference of these formulas, bit for bit.
 
    tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's ptanh_float), and
-   sigmoid(x) = tanh(x / 2) / 2 + 1/2; the constants are kernels.py's (double, then float). */
+   sigmoid(x) = tanh(x / 2) / 2 + 1/2; each constant is its decimal read as a double, then
+   rounded to float. */
 #define CLAMP ((float)7.90531110763549805)
 #define A1 ((float)4.89352455891786e-03)
 #define A3 ((float)6.37261928875436e-04)
@@ -423,6 +424,14 @@ static inline float tanh1(float x) {
 }
 
 static inline float sigmoid1(float x) { return 0.5f * tanh1(0.5f * x) + 0.5f; }
+
+/* out = sigmoid(x), n values: a classifier's output from its logit (the loss head). */
+void lstm_sigmoid(i64 n, const float *x, float *out) {
+    for (i64 j = 0; j < n; j++) out[j] = sigmoid1(x[j]);
+}
+
+/* Whether the cell runs its AVX2 path (the product's AVX-512 path implies AVX2). */
+static int cell_avx2(void) { return chosen == 0 || chosen == 1; }
 
 #define V __m256
 #define VSET _mm256_set1_ps
@@ -496,7 +505,7 @@ static __attribute__((target("avx2"))) i64 cell_forward_row_avx2(
 void lstm_cell_forward(i64 rows, i64 units, const float *z, const float *xw, const float *bias,
                        const float *c_prev, const float *h_prev, const uint8_t *mask,
                        float *gates, float *c, float *h, float *tc) {
-    const int avx2 = chosen == 0 || chosen == 1;
+    const int avx2 = cell_avx2();
     for (i64 r = 0; r < rows; r++) {
         const i64 at = r * units, at4 = 4 * at;
         if (!mask[r]) {
@@ -552,7 +561,7 @@ static __attribute__((target("avx2"))) i64 cell_backward_row_avx2(
    into the previous cell state's gradient. A masked row passes dh and dc through. */
 void lstm_cell_backward(i64 rows, i64 units, const float *dh, float *dc, const float *gates,
                         const float *c_prev, const float *tc, const uint8_t *mask, float *dz) {
-    const int avx2 = chosen == 0 || chosen == 1;
+    const int avx2 = cell_avx2();
     for (i64 r = 0; r < rows; r++) {
         const i64 at = r * units, at4 = 4 * at;
         if (!mask[r]) {

@@ -12,9 +12,9 @@ may vectorize a loop but never reorders, contracts or fuses float operations, so
 the same bits for every vector width and instruction set (`tests/engine/test_kernels.py`
 compiles them for a plain x86-64 target in a subprocess and compares).
 
-tanh is the rational approximation TensorFlow's CPU kernels use (Eigen's `ptanh_float`,
-accurate to a few ulp); sigmoid(x) = tanh(x / 2) / 2 + 1/2. The loss head's sigmoid is the
-one here; the cell's is gemm.c's, operation for operation the same.
+tanh and sigmoid, in the cell and in the classifier's loss head, are gemm.c's: the rational
+approximation TensorFlow's CPU kernels use (Eigen's `ptanh_float`, accurate to a few ulp), and
+sigmoid(x) = tanh(x / 2) / 2 + 1/2.
 """
 
 from __future__ import annotations
@@ -30,12 +30,6 @@ from numba import njit
 
 F32 = np.float32
 ONE, HALF, ZERO, TWO = F32(1.0), F32(0.5), F32(0.0), F32(2.0)
-CLAMP = F32(7.90531110763549805)
-A1, A3, A5, A7 = F32(4.89352455891786e-03), F32(6.37261928875436e-04), F32(1.48572235717979e-05), \
-    F32(5.12229709037114e-08)
-A9, A11, A13 = F32(-8.60467152213735e-11), F32(2.00018790482477e-13), F32(-2.76076847742355e-16)
-B0, B2, B4, B6 = F32(4.89352518554385e-03), F32(2.26843463243900e-03), F32(1.18534705686654e-04), \
-    F32(1.19825839466702e-06)
 
 JIT = {"nogil": True, "cache": True, "error_model": "numpy", "fastmath": False}
 
@@ -75,6 +69,8 @@ def _gemm_library() -> ctypes.CDLL:
     lib.lstm_cell_forward.restype = None
     lib.lstm_cell_backward.argtypes = [i64, i64] + [ptr] * 7
     lib.lstm_cell_backward.restype = None
+    lib.lstm_sigmoid.argtypes = [i64, ptr, ptr]
+    lib.lstm_sigmoid.restype = None
     return lib
 
 
@@ -88,9 +84,11 @@ def step_kernels():
     call with one more ctypes argument of its own slowly, ~1 ms a step; inside a tuple, not):
     `lstm_gemm_packed` and `lstm_gemm_pack` (a matrix that many products multiply by, the
     recurrent kernel at every time step, is packed once and read from its panels, which changes
-    no bits), then `lstm_cell_forward` and `lstm_cell_backward` (see `cell_forward`)."""
+    no bits), then `lstm_cell_forward` and `lstm_cell_backward` (see `cell_forward`), and
+    `lstm_sigmoid` (see `logistic_head`)."""
     lib = _gemm_library()
-    return lib.lstm_gemm_packed, lib.lstm_gemm_pack, lib.lstm_cell_forward, lib.lstm_cell_backward
+    return (lib.lstm_gemm_packed, lib.lstm_gemm_pack, lib.lstm_cell_forward,
+            lib.lstm_cell_backward, lib.lstm_sigmoid)
 
 
 def packed_buffer(k: int, n: int) -> np.ndarray:
@@ -144,29 +142,6 @@ def transpose(a, out):
             for r in range(r0, r1):
                 for j in range(j0, j1):
                     out[j, r] = a[r, j]
-
-
-@njit(inline="always", **JIT)
-def tanh(x):
-    x = CLAMP if x > CLAMP else x
-    x = -CLAMP if x < -CLAMP else x
-    x2 = x * x
-    p = x2 * A13 + A11
-    p = x2 * p + A9
-    p = x2 * p + A7
-    p = x2 * p + A5
-    p = x2 * p + A3
-    p = x2 * p + A1
-    p = x * p
-    q = x2 * B6 + B4
-    q = x2 * q + B2
-    q = x2 * q + B0
-    return p / q
-
-
-@njit(inline="always", **JIT)
-def sigmoid(x):
-    return HALF * tanh(HALF * x) + HALF
 
 
 @njit(inline="always", **JIT)
@@ -317,17 +292,19 @@ def squared_error_head(pred, y, idx, count, dpred):
 
 
 @njit(**JIT)
-def logistic_head(logit, y, idx, count, dpred):
+def logistic_head(fns, logit, y, idx, count, dpred):
     """Binary cross-entropy of a sigmoid output, computed from its logit as Keras does for
-    Dense(activation="sigmoid"): the summed loss in float64, gradient (sigmoid - y) / count."""
+    Dense(activation="sigmoid"): the summed loss in float64, gradient (sigmoid - y) / count
+    (the cell's sigmoid, gemm.c's lstm_sigmoid; fns: `step_kernels()`)."""
     total = 0.0
     inv = ONE / F32(count)
+    fns[4](count, logit.ctypes.data, dpred.ctypes.data)
     for b in range(logit.shape[0]):
         if b < count:
             z = float(logit[b])
             t = float(y[idx[b]])
             total += max(z, 0.0) - z * t + np.log1p(np.exp(-abs(z)))
-            dpred[b] = (sigmoid(logit[b]) - y[idx[b]]) * inv
+            dpred[b] = (dpred[b] - y[idx[b]]) * inv
         else:
             dpred[b] = ZERO
     return total
@@ -375,7 +352,7 @@ def train_step(gemm_fn, fns, x, tokens, y, idx, u, rate, logistic, w, g, m, v, l
     for r in range(rows):
         pred[r] += dense_bias[0]
     if logistic:
-        total = logistic_head(pred, y, idx, rows, dpred)
+        total = logistic_head(fns, pred, y, idx, rows, dpred)
     else:
         total = squared_error_head(pred, y, idx, rows, dpred)
 
