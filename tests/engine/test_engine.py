@@ -225,6 +225,21 @@ def test_measurements_are_inference_mode(keras):
         float(np.mean((pred - data.y_train) ** 2)), rel=1e-5)
 
 
+@pytest.mark.parametrize("data", [tiny(150), tokens(150)], ids=["numbers", "tokens"])
+def test_measuring_in_chunks_gives_each_rows_bits_alone(data):
+    """A set longer than a chunk (MEASURE_CHUNK rows) is measured in several products; each
+    row's output is what it gets measured alone."""
+    from lstm_overfit.engine.fast import MEASURE_CHUNK
+
+    assert len(data.x_train) > 2 * MEASURE_CHUNK
+    net = (Network(5, 3) if data.x_train.ndim == 3 else Network(5, 4, "classification", 12))
+    trainer = Trainer(job(data, net, RunSpec("baseline", 0), 2), initial_weights(net, 0))
+    trainer.train_epoch(1)
+    whole = trainer.predict(data.x_train)
+    alone = np.concatenate([trainer.predict(data.x_train[i:i + 1]) for i in range(len(whole))])
+    assert whole.tobytes() == alone.tobytes()
+
+
 def test_classifier_measures_loss_and_accuracy():
     data = tokens()
     net = Network(6, 4, "classification", 12)

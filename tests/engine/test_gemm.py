@@ -16,10 +16,12 @@ import pytest
 from lstm_overfit.engine import kernels as k
 
 # (m, n, k, trans_a): the model's shapes (a step's gate product, the recurrent gradient, the
-# dense head) and shapes that leave every kind of tail (rows, vector and scalar columns).
+# dense head, a small model's weight gradient in slices of k) and shapes that leave every kind
+# of tail (rows, vector and scalar columns, a last short slice of k), and k = 0 (all zeros).
 SHAPES = [(32, 1024, 256, False), (256, 1024, 608, True), (32, 1, 128, False),
-          (128, 1, 32, True), (640, 512, 3, False), (7, 13, 5, False), (33, 40, 17, True),
-          (9, 24, 1, True), (1, 48, 70, False), (30, 48, 21, False)]
+          (128, 1, 32, True), (32, 128, 992, True), (640, 512, 3, False), (7, 13, 5, False),
+          (33, 40, 17, True), (33, 40, 300, True), (9, 24, 1, True), (1, 48, 70, False),
+          (30, 48, 21, False), (5, 24, 0, False)]
 
 PRODUCTS = textwrap.dedent("""
     import hashlib, json, sys
@@ -95,6 +97,9 @@ def test_the_order_is_sequential_fused_multiply_adds():
     # In order: 2^24 + 1 rounds back to 2^24, then - 2^24 leaves 0 (any other order gives 1).
     order = in_place(np.array([[2.0**24, 1.0, -(2.0**24)]], np.float32), ones)
     assert (order == 0).all()
+    # Also across the slices of a long k (B read in place): each slice continues the chain.
+    long = np.array([[2.0**24] + [1.0] * 298 + [-(2.0**24)]], np.float32)
+    assert (in_place(long, np.ones((300, 16), np.float32)) == 0).all()
     # Fused: -1 + (1 + 2^-13)(1 - 2^-13) = -2^-26 exactly; rounding the product first gives 0.
     fused = in_place(np.array([[1.0, 1.0 + 2.0**-13]], np.float32),
                     np.array([[-1.0] * 16, [1.0 - 2.0**-13] * 16], np.float32))
