@@ -386,8 +386,9 @@ def bench_pipeline(roof: float, dvc_cache: Path | None = None) -> None:
               f"{floor:.0f} s (its floor); in {total:.0f} s of stages: {floor / total:.0%} of the "
               "ceiling (target >= 60%)")
         small = [s for s in trained if s.split("@")[-1].split("-")[-1] in SMALL_DATA]
-        print("small-data stages' training: " + ", ".join(
-            f"{s} {trained[s] / best:.0%}" for s in small) + " (target >= 45%)")
+        print(textwrap.fill("small-data stages' training: " + ", ".join(
+            f"{s} {trained[s] / best:.0%}" for s in small) + " (target >= 45%)", width=100,
+            subsequent_indent="  ", break_on_hyphens=False))
         noop, _ = timed(["dvc", "repro"], tmp, env)
         print(f"no-op dvc repro afterwards: {noop:.1f} s (target < 3 s)")
     finally:
