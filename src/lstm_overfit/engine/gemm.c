@@ -178,7 +178,7 @@ TILE(tile256, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_
                 if (pack) PACK_B(k, nr, b + j, ldb, bp);                                      \
                 const float *bb = packed ? packed + k * j : pack ? bp : b + j;                \
                 const i64 bs = packed || pack ? nr : ldb;                                     \
-                const i64 slice = packed || pack || k <= KC ? (k ? k : 1) : KC;               \
+                const i64 slice = packed || pack ? (k ? k : 1) : KC;                          \
                 for (i64 p0 = 0; p0 == 0 || p0 < k; p0 += slice) { /* once when k is 0 */     \
                     const i64 kc = k - p0 < slice ? k - p0 : slice;                           \
                     for (i64 t = 0; t < tiles; t++) {                                         \
