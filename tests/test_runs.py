@@ -94,6 +94,11 @@ def test_each_child_logs_its_model_in_the_keras_flavour(trained):
     model = keras_model(h.weights, groups[0].network, h.job.run, (4, 2))
     x = groups[0].data.x_val
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # The signature, taken from the model's graph, is the one its outputs would give.
+    from mlflow.models import get_model_info, infer_signature
+
+    signature = get_model_info(f"runs:/{child.info.run_id}/model").signature
+    assert signature == infer_signature(x, model.predict(x, verbose=0))
 
 
 def test_saved_models_are_the_trained_runs(trained):

@@ -26,13 +26,18 @@ def test_the_warm_up_leaves_no_thread_that_a_fork_would_lose():
             print(open(f"/proc/self/task/{task}/comm").read().strip())
         print("keras" in sys.modules, "mlflow" in sys.modules, bool(kernels.train_step.signatures),
               "statsmodels.stats.diagnostic" in sys.modules)
+        # What a stage or its side process would otherwise import anew: Dask's configuration,
+        # GitPython, MLflow's pyfunc and tracing.
+        print(*(m in sys.modules for m in ("dask.config", "git", "mlflow.pyfunc",
+                                           "mlflow.tracing.processor.base_mlflow")))
     """)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    *threads, loaded = out.stdout.splitlines()
+    *threads, loaded, lazy = out.stdout.splitlines()
     # The main thread, and pyarrow's jemalloc helper (pandas imports pyarrow), which jemalloc
     # itself stops and restarts around a fork.
     assert threads[0] == "python" and set(threads[1:]) <= {"jemalloc_bg_thd"}, threads
     assert loaded == "True True True True"
+    assert lazy == "True True True True"
 
 
 def test_a_stage_through_the_server_answers_as_one_run_in_its_own_process(tmp_path):

@@ -25,16 +25,17 @@ def serve(path: str) -> None:
 
 def warm_steps() -> list[Callable[[], object]]:
     """What the server does before its first stage: import every stage module (numpy, numba,
-    pandas, matplotlib), load the engine's compiled kernels, draw a first figure, run one
-    Ljung-Box test (statsmodels, for the diagnoses), import what the side process uses
-    (MLflow with its SQL store, Keras) and let MLflow read the installed packages.
+    pandas, matplotlib) and Dask's configuration, load the engine's compiled kernels, draw a
+    first figure, run one Ljung-Box test (statsmodels, for the diagnoses), import what the
+    side process uses (MLflow with its SQL store, Keras) and let MLflow read the installed
+    packages.
 
     Keras is imported only: TensorFlow starts its threads at its first operation, and a
     process with threads cannot be forked safely. Not Keras on a machine with a GPU: the Keras
     engine must find it (runtime.show_gpus) before TensorFlow loads."""
     import importlib
 
-    from lstm_overfit.engine import fast
+    from lstm_overfit.engine import cluster, fast
     from lstm_overfit.infrastructure.code import stage_modules
     from lstm_overfit.infrastructure.runtime import import_keras
     from lstm_overfit.infrastructure.tracking import (
@@ -47,7 +48,7 @@ def warm_steps() -> list[Callable[[], object]]:
 
     steps: list[Callable[[], object]] = [
         lambda: [importlib.import_module(f"lstm_overfit.stages.{name}") for name in stage_modules()],
-        fast.warm_up, figures.warm_up, diagnosis.warm_up]
+        cluster.warm_up, fast.warm_up, figures.warm_up, diagnosis.warm_up]
     if not list(Path("/dev").glob("nvidia[0-9]*")):
         steps += [import_keras, warm_mlflow_keras, import_sql_store, warm_requirements]
     return steps

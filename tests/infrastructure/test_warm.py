@@ -178,6 +178,9 @@ def test_ctrl_z_stops_the_stages_child_and_fg_resumes_it(warmed, tmp_path):
     child = int(proc.stdout.readline().split()[1])
     proc.send_signal(signal.SIGTSTP)
     assert _state_becomes(child, "T")
+    # A shell offers `fg` only once it has seen the job itself stop: a SIGCONT sent in the
+    # instant between the child's stop and the stage's own is a no-op, as for any job.
+    assert _state_becomes(proc.pid, "T")
     proc.send_signal(signal.SIGCONT)
     assert _state_becomes(child, "S")
     proc.send_signal(signal.SIGTERM)

@@ -178,8 +178,10 @@ def log_keras_model(uri: str, root: Path, run_id: str, model, example,
     import mlflow
     from mlflow.models import infer_signature
 
-    # A plain call, not predict(): each model's predict function would be traced anew.
-    signature = infer_signature(example, np.asarray(model(example, training=False)))
+    # A signature holds only types and shapes: the output's, from the model's graph, instead
+    # of calling the model (TensorFlow's eager LSTM, ~0.2 s a model in the side process).
+    out = model.outputs[0]
+    signature = infer_signature(example, np.zeros((len(example), *out.shape[1:]), out.dtype))
     with store_lock(uri, root), answering(uri):
         mlflow.set_tracking_uri(uri)
         with mlflow.start_run(run_id=run_id):
@@ -189,10 +191,16 @@ def log_keras_model(uri: str, root: Path, run_id: str, model, example,
 
 
 def warm_mlflow_keras() -> None:
-    """Import what `log_keras_model` uses, before it is needed (in the side process). Saving
-    a first model here too was measured slower: MLflow's first save checks its requirements
-    against every installed package (~1.5 s of a core), which then competes with training."""
+    """Import what `log_keras_model` uses, before it is needed (in the side process): also
+    what MLflow imports only at its first model (pyfunc), its first tracking URI (tracing)
+    and its first run (GitPython, for the source commit), which each stage's side process
+    would import anew. Saving a first model here too was measured slower: MLflow's first save
+    checks its requirements against every installed package (~1.5 s of a core), which then
+    competes with training."""
+    import git  # noqa: F401
     import mlflow.keras  # noqa: F401
+    import mlflow.pyfunc  # noqa: F401
+    import mlflow.tracing.processor.base_mlflow  # noqa: F401
     from mlflow.models import infer_signature  # noqa: F401
 
 
