@@ -32,12 +32,16 @@ def scheduler_address() -> str | None:
     """The scheduler Dask's configuration names, or None: train in this process."""
     import dask.config
 
+    # Read now, as a fresh process reads them at import: the warm server imported Dask before
+    # this stage's environment (DASK_SCHEDULER_ADDRESS) and configuration files were known.
+    dask.config.refresh()
     return dask.config.get("scheduler-address", None) or None
 
 
 def warm_up() -> None:
-    """Import Dask's configuration, which every training stage reads (`scheduler_address`,
-    ~0.15 s of a core): in the warm server (server.py), once for all its stages."""
+    """Import Dask's configuration, which every training stage reads (`scheduler_address`;
+    importing it took ~0.15 s of a core): in the warm server (server.py), once for all its
+    stages."""
     import dask.config  # noqa: F401
 
 
