@@ -2,7 +2,8 @@
 
 Started by a stage's `python -m lstm_overfit` when no server for this build is listening
 (infrastructure/warm.py). Not imported by the stages themselves: what a stage runs is
-`cli.run_stage`, in a child forked from this process.
+`cli.run_stage`, in a child forked from this process, once Dask's configuration is read again
+from the stage's environment.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ def serve(path: str) -> None:
     """The warm server for this build, listening at `path`."""
     pin_runtime()
     from lstm_overfit.cli import run_stage
+    from lstm_overfit.engine.cluster import read_configuration
     from lstm_overfit.infrastructure.sidecar import prefork
 
-    warm.serve(Path(path), warm_steps(), prefork, run_stage)
+    def run_forked(argv: list[str]) -> int:
+        # In the fork, its environment already the stage's: what the server read from its own
+        # environment as it imported (Dask's configuration) is read again, as a fresh process
+        # would read it.
+        read_configuration()
+        return run_stage(argv)
+
+    warm.serve(Path(path), warm_steps(), prefork, run_forked)
 
 
 def warm_steps() -> list[Callable[[], object]]:

@@ -32,17 +32,23 @@ def scheduler_address() -> str | None:
     """The scheduler Dask's configuration names, or None: train in this process."""
     import dask.config
 
-    # Read now, as a fresh process reads them at import: the warm server imported Dask before
-    # this stage's environment (DASK_SCHEDULER_ADDRESS) and configuration files were known.
-    dask.config.refresh()
     return dask.config.get("scheduler-address", None) or None
 
 
 def warm_up() -> None:
     """Import Dask's configuration, which every training stage reads (`scheduler_address`;
     importing it took ~0.15 s of a core): in the warm server (server.py), once for all its
-    stages."""
+    stages, each of which then calls `read_configuration`."""
     import dask.config  # noqa: F401
+
+
+def read_configuration() -> None:
+    """Read Dask's configuration (`DASK_*` variables, its files) again, as a fresh process
+    reads it when Dask loads: for a stage forked from the warm server, which loaded Dask
+    before the stage's environment was known."""
+    import dask.config
+
+    dask.config.refresh()
 
 
 def fingerprint() -> dict[str, str]:
