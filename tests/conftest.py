@@ -30,6 +30,19 @@ PROJECT_FILES = ("src", "data/snapshot", ".dvc/config", ".dvcignore", ".gitignor
 OUTSIDE_SETTINGS = ("MLFLOW_", "DVC_", "AWS_")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end files first, the one with the most tests first, then the others the same
+    way. With `--dist loadfile` (pyproject.toml) a file runs on one worker and the workers take
+    the files in this order: an end-to-end file (minutes) taken last would run on alone while
+    the other worker idles."""
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+    order = sorted(files, key=lambda f: (files[f][0].get_closest_marker("e2e") is None,
+                                         -len(files[f])))
+    items[:] = [item for f in order for item in files[f]]
+
+
 @pytest.fixture(scope="session")
 def repo_params() -> dict:
     """The project's own params.yaml, as loaded YAML."""

@@ -4,7 +4,6 @@ only what they affect (and everything they affect)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import clean_env
 from lstm_overfit.datasets.arrays import Dataset, save_dataset
 from lstm_overfit.infrastructure.code import (
     closure,
@@ -105,7 +105,7 @@ def test_a_stage_imports_only_the_files_its_code_file_lists(tmp_path, stage):
     params["base"].update(seeds=[0], article_epochs=1)
     params["train"]["ex1"].update(units=2, epochs=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "LSTM_OVERFIT_WARM": "0", "DVC_ROOT": str(tmp_path)}
+    env = clean_env(LSTM_OVERFIT_WARM="0", DVC_ROOT=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

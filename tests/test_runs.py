@@ -81,14 +81,14 @@ def test_mlflow_holds_parents_children_curves_and_sources(trained):
     assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["learning_curve.png"]
 
 
-def test_each_child_logs_its_model_in_the_keras_flavour(trained):
+def test_each_child_logs_its_model_in_the_keras_flavour(trained, monkeypatch):
     import mlflow
 
     _, groups, _, histories, tracker = trained
     client = MlflowClient(tracking_uri=tracker.uri)
     exp = client.get_experiment_by_name("runs-test")
     (child,) = client.search_runs([exp.experiment_id], "attributes.run_name = 'toy/baseline/seed1'")
-    mlflow.set_tracking_uri(tracker.uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)  # for runs:/ URIs, this test only
     loaded = mlflow.keras.load_model(f"runs:/{child.info.run_id}/model")
     h = histories[0][1]
     model = keras_model(h.weights, groups[0].network, h.job.run, (4, 2))

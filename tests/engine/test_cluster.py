@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT, DaskCluster
 from lstm_overfit.datasets.arrays import Dataset
 from lstm_overfit.datasets.synthetic import random_split
+from lstm_overfit.engine import cluster
 from lstm_overfit.engine.cluster import (
     CONNECT_SECONDS,
     _decode,
@@ -100,17 +101,18 @@ def test_a_run_that_raises_fails_the_stage_naming_it(dask_cluster):
         train_on_cluster(connect(dask_cluster.address), jobs, None)
 
 
-def test_an_unreachable_scheduler_is_one_line_within_seconds():
+def test_an_unreachable_scheduler_is_one_line_within_seconds(monkeypatch):
+    # The stage's own test below waits out the real CONNECT_SECONDS; this one the mechanism.
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 1)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
     start = time.monotonic()
     with pytest.raises(StageError) as err:
         connect(f"tcp://127.0.0.1:{port}")
-    assert time.monotonic() - start < CONNECT_SECONDS + 5
-    assert str(err.value).startswith(f"Dask scheduler tcp://127.0.0.1:{port} "
-                                     "(DASK_SCHEDULER_ADDRESS) did not answer within")
-    assert "\n" not in str(err.value)
+    assert time.monotonic() - start < 1 + 5
+    assert str(err.value) == (f"Dask scheduler tcp://127.0.0.1:{port} (DASK_SCHEDULER_ADDRESS) "
+                              "did not answer within 1 s: OSError")
 
 
 def test_a_worker_with_another_engine_is_refused_before_training(tmp_path):

@@ -111,7 +111,7 @@ def descendants(pid: int) -> list[str]:
     return found
 
 
-def test_two_clones_share_outputs_runs_and_experiments(stack, clones):
+def test_two_clones_share_outputs_runs_and_experiments(stack, clones, monkeypatch):
     layout, env = stack
     a, b = clones
     # A trains and shares: git for the code and dvc.lock, the DVC remote for the outputs and
@@ -182,7 +182,8 @@ def test_two_clones_share_outputs_runs_and_experiments(stack, clones):
     child = next(r for r in runs if r.info.run_name == "ex1/baseline/seed0")
     import mlflow
 
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    # Not mlflow.set_tracking_uri: it would set MLFLOW_TRACKING_URI for the rest of the worker.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
     model = Path(mlflow.artifacts.download_artifacts(f"runs:/{child.info.run_id}/model",
                                                      dst_path=str(layout.root.parent / "model")))
     assert (model / "MLmodel").is_file() and any(model.rglob("*.keras"))

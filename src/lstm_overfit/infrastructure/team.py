@@ -387,16 +387,31 @@ def start_mlflow(layout: Layout, ports: Ports, log) -> subprocess.Popen:
     return proc
 
 
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, seconds: float = 20) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(sig)
-    try:
-        proc.wait(seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _stop_all(procs: list[tuple[str, subprocess.Popen, int, float]]) -> None:
+    """Stop the servers side by side, each killed once its own grace is over (one after
+    another, the graces would add up); PostgreSQL only once MLflow, which writes to it, is gone."""
+    deadlines: dict[str, float] = {}
+
+    def send(names: set[str]) -> None:
+        for name, proc, sig, grace in procs:
+            if name in names and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(sig)
+                deadlines[name] = time.monotonic() + grace
+
+    def finish(names: set[str]) -> None:
+        for name, proc, _, _ in procs:
+            if name in names and name in deadlines:
+                try:
+                    proc.wait(max(0.0, deadlines[name] - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    send({"mlflow", "s3"})
+    finish({"mlflow"})
+    send({"postgres"})
+    finish({"s3", "postgres"})
 
 
 @contextlib.contextmanager
@@ -454,8 +469,7 @@ def serve(layout: Layout, ttl: float | None) -> int:
             layout.state.write_text(json.dumps(state))
             return 1
         finally:
-            for _, proc, sig, grace in reversed(procs):
-                _stop(proc, sig, grace)
+            _stop_all(procs)
             if state.get("status") != "failed":
                 layout.state.write_text(json.dumps({"ports": asdict(ports), "status": "down"}))
 
