@@ -102,8 +102,11 @@ def test_a_stage_runs_in_a_child_with_its_own_arguments_directory_environment_an
         warmed, tmp_path):
     here = tmp_path / "somewhere"
     here.mkdir()
+    # SIGINT as a shell's foreground job has it, even when pytest itself runs as a background
+    # job (which ignores it, and so would its children: see the test with an ignored SIGINT).
     first = run(warmed("show", "3", "--flag"), here,
-                preexec_fn=lambda: (os.umask(0o077), os.sched_setaffinity(0, {0})))
+                preexec_fn=lambda: (os.umask(0o077), os.sched_setaffinity(0, {0}),
+                                    signal.signal(signal.SIGINT, signal.SIG_DFL)))
     assert first.returncode == 3, first.stderr
     got = fields(first.stdout)
     assert got["cwd"] == str(here)
