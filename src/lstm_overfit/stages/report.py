@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 
 from lstm_overfit.errors import StageError
@@ -40,13 +41,19 @@ def main(argv: list[str]) -> None:
     figures = sorted(args.figures.glob("*.png"))
     if not figures:
         raise StageError(f"{args.figures} holds no figures: run the figures stage first")
+    text = render(verdicts, claims, results, p, diagnoses)
+    tags = {f"verdict.{c}": v for c, v in verdicts.items()}
+    tags |= {f"diagnosis.{name}": d["answer"] for name, d in diagnoses.items()}
     tracker = Tracker(p.mlflow.experiment, os.environ)
     tracker.connect()
-    with tracked(tracker):
-        with atomic_file(args.out) as tmp:
-            tmp.write_text(render(verdicts, claims, results, p, diagnoses), encoding="utf-8")
-        tags = {f"verdict.{c}": v for c, v in verdicts.items()}
-        tags |= {f"diagnosis.{name}": d["answer"] for name, d in diagnoses.items()}
+    # The run ends before the report lands. Git keeps the report, not DVC's cache, so a report
+    # in place beside a run still RUNNING (the stage killed in between) would look up to date
+    # to the next `dvc repro`, and no stage of it would end the dead run.
+    with tracked(tracker), tempfile.TemporaryDirectory() as staging:
+        staged = Path(staging) / args.out.name
+        staged.write_text(text, encoding="utf-8")
         group = tracker.start("claims", [], {"kind": "claims", **tags},
                               entry_point="lstm_overfit report")
-        tracker.log(group.parent, artifacts=[args.out, args.claims, args.verdicts, *figures])
+        tracker.log(group.parent, artifacts=[staged, args.claims, args.verdicts, *figures])
+    with atomic_file(args.out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
