@@ -33,7 +33,7 @@ OUTSIDE_SETTINGS = ("MLFLOW_", "DVC_", "AWS_")
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The end-to-end files first, the one with the most tests first, then the others the same
     way. With `--dist loadfile` (pyproject.toml) a file runs on one worker and the workers take
-    the files in this order: an end-to-end file (minutes) taken last would run on alone while
+    the files in this order: an end-to-end file (minutes) taken late would run on alone while
     the other worker idles."""
     files: dict[Path, list[pytest.Item]] = {}
     for item in items:
