@@ -22,14 +22,14 @@ def serve(path: str) -> None:
     from lstm_overfit.engine.cluster import read_configuration
     from lstm_overfit.infrastructure.sidecar import prefork
 
-    def run_forked(argv: list[str]) -> int:
+    def prepare() -> None:
         # In the fork, its environment already the stage's: what the server read from its own
         # environment as it imported (Dask's configuration) is read again, as a fresh process
-        # would read it.
+        # would read it; then the side process is forked.
         read_configuration()
-        return run_stage(argv)
+        prefork()
 
-    warm.serve(Path(path), warm_steps(), prefork, run_forked)
+    warm.serve(Path(path), warm_steps(), prepare, run_stage)
 
 
 def warm_steps() -> list[Callable[[], object]]:
