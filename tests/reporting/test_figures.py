@@ -48,6 +48,51 @@ def test_a_runs_learning_curve(tmp_path, repo_params):
     assert not_blank(tmp_path / "c.png")
 
 
+@pytest.mark.parametrize("dataset", ["ex2", "sentiment"])
+def test_a_learning_curve_at_its_fixed_margins_shows_every_label_whole(tmp_path, repo_params,
+                                                                         monkeypatch, dataset):
+    """Learning curves are laid out at fixed margins, not by tight_layout: their title, labels,
+    tick labels and legend must still lie inside the picture, the legend beside the data; and
+    their log ticks are plain text (10\u207b\u00b2), not mathtext."""
+    import lstm_overfit.reporting.figures as figures
+
+    saved = []
+    real = figures.save_figure
+    monkeypatch.setattr(figures, "save_figure",
+                        lambda fig, path, margins=None: (saved.append(fig), real(fig, path, margins)))
+    rec = claim_results(parse_params(repo_params))[dataset]
+    learning_curve(rec, list(rec.runs), f"{dataset}/baseline", tmp_path / "c.png", 0.1)
+    (fig,) = saved
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # closed after saving: measured on a canvas of its own
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    ticks = [label for axis in (ax.xaxis, ax.yaxis) for minor in (False, True)
+             for loc, label in zip(axis.get_ticklocs(minor=minor),
+                                   axis.get_ticklabels(minor=minor), strict=True)
+             if label.get_text() and min(axis.get_view_interval()) <= loc
+             <= max(axis.get_view_interval())]  # the ticks drawn
+    assert ticks and not [t.get_text() for t in ticks if "$" in t.get_text()]
+    assert {"1", "10"} <= {t.get_text() for t in ax.xaxis.get_ticklabels()}
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))
+    texts = [*ticks, ax.title, ax.xaxis.label, ax.yaxis.label]
+    for box in [legend, *(t.get_window_extent(renderer) for t in texts)]:
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, box
+        assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, box
+
+
+def test_log_ticks_are_plain_text():
+    from lstm_overfit.reporting.figures import log_tick_formatter
+
+    fmt = log_tick_formatter()
+    assert [fmt._num_to_string(x, 1e-4, 1e4) for x in (1e-3, 0.01, 1, 10, 100, 3000, 2e5, 0.695)
+            ] == ["10\u207b\u00b3", "10\u207b\u00b2", "1", "10", "10\u00b2", "3000", "2e+05",
+                  "0.695"]
+
+
 def legend_and_axes(fig):
     fig.tight_layout()  # as save_figure lays it out
     fig.canvas.draw()
