@@ -18,7 +18,16 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from conftest import ROOT, clean_env, git_project, sh, stages_run, tiny_params, wait_for_queue
+from conftest import (
+    OUTSIDE_SETTINGS,
+    ROOT,
+    clean_env,
+    git_project,
+    sh,
+    stages_run,
+    tiny_params,
+    wait_for_queue,
+)
 from lstm_overfit.science.catalogue import CLAIMS
 
 pytestmark = pytest.mark.e2e
@@ -509,7 +518,7 @@ def test_the_report_lands_once_its_run_has_ended(project, monkeypatch):
 
     monkeypatch.setattr(report, "atomic_file", landing)
     monkeypatch.chdir(project)
-    for key in [k for k in os.environ if k.startswith(("MLFLOW_", "DVC_"))]:
+    for key in [k for k in os.environ if k.startswith(OUTSIDE_SETTINGS)]:  # as clean_env
         monkeypatch.delenv(key)
     monkeypatch.setenv("DVC_ROOT", str(project))
     for key, value in HTTP_DEFAULTS.items():  # the tracker's defaults, gone again afterwards
