@@ -181,6 +181,29 @@ def test_a_run_helped_by_an_idle_core_is_the_same_run():
     assert histories_equal(helped, alone)
 
 
+def test_no_core_is_lent_once_every_run_has_ended():
+    """The last events (a stage draws its last figure there, its side process logs the last
+    models) leave both cores free: no helper spins once no run trains. A spinning helper
+    would use a core for the whole pause below."""
+    import threading
+    import time
+
+    data = tiny()
+    spent = []
+
+    def on_event(ev) -> None:
+        if ev.done and not spent:  # the first run to end: wait for the other, then pause
+            while any(t.name.endswith("(worker)") for t in threading.enumerate()):
+                time.sleep(0.01)
+            start = time.process_time()
+            time.sleep(0.3)
+            spent.append(time.process_time() - start)
+
+    train_all([job(data, Network(64, 3), RunSpec("baseline", s), 2) for s in (0, 1)], on_event,
+              workers=2)
+    assert spent[0] < 0.1, spent  # this process's threads, all of them
+
+
 def test_an_early_epoch_of_a_long_run_is_a_short_run():
     data, net, run = tiny(), Network(6, 3), RunSpec("dropout", 0, dropout=0.5)
     long, short = train_all([job(data, net, run, 5), job(data, net, run, 2)])

@@ -179,3 +179,24 @@ def test_a_figure_has_the_same_bytes_after_the_warm_servers_first_figure(tmp_pat
                        timeout=120)
     for name in ("sweep.png", "curves.png"):
         assert (tmp_path / "warm" / name).read_bytes() == (tmp_path / "cold" / name).read_bytes()
+
+
+def test_titles_sit_where_matplotlib_would_place_them(drawn, tmp_path, repo_params, monkeypatch):
+    """save_figure fixes each title at the top of its axes instead of letting matplotlib place
+    it: the same pixels, one layout of the ticks less."""
+    from matplotlib.axes import Axes
+
+    real = Axes.set_title
+    monkeypatch.setattr(Axes, "set_title", lambda ax, label, *a, y=None, **kw: real(ax, label, *a, **kw))
+    p = parse_params(repo_params)
+    results = claim_results(p)
+    for name in ("sweep", "strength_dropout", "curves_sentiment"):
+        figure(name)(results, p, tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").read_bytes() == (drawn / f"{name}.png").read_bytes(), name
+    rec = results["ex2"]
+    for placed, folder in ((False, tmp_path), (True, tmp_path / "fixed")):
+        folder.mkdir(exist_ok=True)
+        if placed:
+            monkeypatch.undo()
+        learning_curve(rec, list(rec.runs), "ex2 baseline", folder / "c.png", 0.1)
+    assert (tmp_path / "c.png").read_bytes() == (tmp_path / "fixed/c.png").read_bytes()

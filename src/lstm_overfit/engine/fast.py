@@ -394,8 +394,11 @@ def train_all(jobs: list[Job], on_event: Callable[[Event], None] | None = None,
     running = [min(len(jobs), at_once or cores + 1)]
 
     def lend_idle() -> None:
+        # Helpers spin while lent: once no run trains there is no product for them to help,
+        # and they would spin beside what comes after the last run (its figure, the side
+        # process logging the models) until the end of this call.
         if lend:
-            k.lend_cores(max(0, cores - running[0]))
+            k.lend_cores(max(0, cores - running[0]) if running[0] else 0)
 
     def worker() -> None:
         while not stop.is_set():

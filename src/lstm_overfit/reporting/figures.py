@@ -63,6 +63,10 @@ def save_figure(fig, path: Path, margins: dict[str, float] | None = None) -> Non
 
     fig.set_dpi(DPI)  # laid out at the dpi it is saved at: each text is measured at one size
     for ax in fig.axes:
+        # At the top of its axes, where matplotlib places it too (no axis of these figures has
+        # ticks or a label above), but fixed: placing it lays the y axis's ticks out once more.
+        if ax.get_title():
+            ax.set_title(ax.get_title(), y=1.0)
         for axis in (ax.xaxis, ax.yaxis):
             if isinstance(axis.get_major_formatter(), LogFormatterMathtext):
                 axis.set_major_formatter(log_tick_formatter())
