@@ -134,6 +134,38 @@ def test_a_product_split_among_idle_cores_gives_the_same_bits(m, n, kk, trans):
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
 
+# A lent helper on the caller's own core: it runs only when the caller does not.
+HELPER_ON_MY_CORE = textwrap.dedent("""
+    import os
+    import numpy as np
+    from lstm_overfit.engine import kernels as k
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # the helper thread inherits it
+    fn = k.gemm_kernel()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((32, 128), dtype=np.float32)
+    b = rng.standard_normal((128, 512), dtype=np.float32)
+    def product():
+        c = np.full((32, 512), np.nan, np.float32)
+        fn(0, 32, 512, 128, a.ctypes.data, 128, b.ctypes.data, 512, c.ctypes.data, 512)
+        return c
+    alone = product()
+    k.lend_cores(1)
+    same = all(np.array_equal(product(), alone) for _ in range(200))
+    k.lend_cores(0)
+    print(same, k.parts_taken_back())
+""")
+
+
+def test_a_part_no_helper_started_is_computed_by_its_caller_with_the_same_bits():
+    """A lent core the system gives to someone else (here: the helper shares the caller's
+    core) does not keep the caller waiting: the caller computes the part itself."""
+    out = subprocess.run([sys.executable, "-c", HELPER_ON_MY_CORE], capture_output=True,
+                         text=True, check=True, timeout=120)
+    same, taken = out.stdout.split()
+    assert same == "True"
+    assert int(taken) > 0
+
+
 @pytest.mark.parametrize(("m", "n", "kk", "trans"), SPLIT + SHAPES)
 def test_a_product_from_packed_panels_gives_the_same_bits(m, n, kk, trans):
     """B packed once (lstm_gemm_pack) and read from its panels: alone and split among idle

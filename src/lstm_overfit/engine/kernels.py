@@ -65,6 +65,7 @@ def _gemm_library() -> ctypes.CDLL:
     lib.lstm_gemm_packed_size.restype = i64
     lib.lstm_gemm_lend.argtypes = [i32]
     lib.lstm_gemm_lend.restype = i32
+    lib.lstm_gemm_taken_back.restype = ctypes.c_longlong
     lib.lstm_cell_forward.argtypes = [i64, i64] + [ptr] * 10
     lib.lstm_cell_forward.restype = None
     lib.lstm_cell_backward.argtypes = [i64, i64] + [ptr] * 7
@@ -103,6 +104,12 @@ def lend_cores(count: int) -> int:
     """Let `count` idle cores help the products that run (0: none; see gemm.c). Lower it only
     once no product runs. Returns how many helpers there are."""
     return _gemm_library().lstm_gemm_lend(count)
+
+
+def parts_taken_back() -> int:
+    """How many parts of split products their callers computed themselves, since the library
+    loaded, because no helper had started them (a lent core the system gave to someone else)."""
+    return _gemm_library().lstm_gemm_taken_back()
 
 
 def gemm_path() -> str:
