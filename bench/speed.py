@@ -383,7 +383,7 @@ def bench_pipeline(roof: float, dvc_cache: Path | None = None) -> None:
               f"against the higher, {best:.0f}:")
         floor = total_flops / (best * 1e9)
         print(f"pipeline: {total_flops / 1e12:.1f} TFLOP of training and measuring; at the ceiling "
-              f"{floor:.0f} s (its floor); in {total:.0f} s of stages: {floor / total:.0%} of the "
+              f"{floor:.0f} s (its floor); in {total:.0f} s of stages: {floor / total:.1%} of the "
               "ceiling (target >= 60%)")
         small = [s for s in trained if s.split("@")[-1].split("-")[-1] in SMALL_DATA]
         print(textwrap.fill("small-data stages' training: " + ", ".join(
