@@ -320,6 +320,11 @@ static int spawned;
 static pthread_mutex_t lend_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lend_cv = PTHREAD_COND_INITIALIZER;
 
+/* A part as it was handed out, run by whoever starts it: its helper, or the caller. */
+static void run_part(const helper_t *h) {
+    FNS[chosen](h->trans, h->m, h->n, h->k, h->a, h->lda, h->b, h->ldb, h->c, h->ldc, h->packed);
+}
+
 static void *helper_main(void *arg) {
     const int index = (int)(intptr_t)arg;
     helper_t *h = &helpers[index];
@@ -334,8 +339,7 @@ static void *helper_main(void *arg) {
         if (atomic_load_explicit(&h->state, memory_order_relaxed) == READY &&
             atomic_compare_exchange_strong_explicit(&h->state, &ready, RUNNING,
                                                     memory_order_acquire, memory_order_relaxed)) {
-            FNS[chosen](h->trans, h->m, h->n, h->k, h->a, h->lda, h->b, h->ldb, h->c, h->ldc,
-                        h->packed);
+            run_part(h);
             atomic_store_explicit(&h->state, DONE, memory_order_release);
             spins = 0;
         } else {
@@ -421,8 +425,7 @@ void lstm_gemm_packed(int trans_a, i64 m, i64 n, i64 k, const float *a, i64 lda,
         int ready = READY;
         if (atomic_compare_exchange_strong_explicit(&h->state, &ready, CLAIMED,
                                                     memory_order_acquire, memory_order_relaxed)) {
-            /* Not started: its helper is not running. The same call it would have made. */
-            fn(h->trans, h->m, h->n, h->k, h->a, h->lda, h->b, h->ldb, h->c, h->ldc, h->packed);
+            run_part(h); /* its helper has not started it: the caller does, instead */
             atomic_fetch_add_explicit(&taken_back, 1, memory_order_relaxed);
         } else {
             unsigned spins = 0;
